@@ -1,0 +1,1 @@
+"""Metrics, scale alignment, neuron depth selectivity and model comparison."""

@@ -1,0 +1,60 @@
+"""`endodepth` (sub-commands) and `endodepth-gui`: thin wrappers over the Qt-free core."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+
+from endodepth import __version__
+from endodepth.errors import EndoDepthError
+
+# name -> one-line help; each lives in endodepth.commands.<name> with add_arguments() and run().
+COMMANDS: dict[str, str] = {
+    "models": "list the model zoo: names, parameters, input sizes, output kinds, weights",
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with `only`, import just that sub-command's module (fast start-up)."""
+    parser = argparse.ArgumentParser(prog="endodepth", description="Depth for endoscopic video.")
+    parser.add_argument("--version", action="version", version=f"endodepth {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or only == name:
+            _module(name).add_arguments(p)
+    return parser
+
+
+def _module(name: str):
+    return import_module(f"endodepth.commands.{name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `endodepth`: errors of ours become one line on stderr and exit code 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if a in COMMANDS), None)
+    args = build_parser(command).parse_args(argv)
+    if args.command is None:
+        build_parser(command).print_help()
+        return 1
+    try:
+        return int(_module(args.command).run(args) or 0)
+    except EndoDepthError as exc:
+        print(f"endodepth {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"endodepth {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def gui_main(argv: list[str] | None = None) -> int:
+    """Entry point of `endodepth-gui`."""
+    from endodepth.qt.app import run_app
+
+    return run_app(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

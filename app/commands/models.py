@@ -1,0 +1,46 @@
+"""`endodepth models`: the zoo with parameter counts, input sizes, output kinds and weights."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from endodepth import models
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def describe(name: str) -> dict:
+    """Name, parameter count, input size (HxW), output kind and weights status of one model."""
+    s = models.spec(name)
+    with torch.device("meta"):
+        params = s.factory(**s.defaults).num_parameters()
+    weights = "bundled" if s.weights_path else ("missing" if s.bundled_weights else "user-supplied")
+    return {
+        "name": name,
+        "parameters": params,
+        "input_size": f"{s.input_size[0]}x{s.input_size[1]}",
+        "kind": s.kind,
+        "weights": weights,
+        "description": s.description,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = [describe(n) for n in models.available()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = f"{'name':32} {'params':>12} {'input HxW':>10} {'output':17} {'weights':13} description"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['name']:32} {r['parameters']:>12,} {r['input_size']:>10} {r['kind']:17} "
+            f"{r['weights']:13} {r['description']}"
+        )
+    return 0

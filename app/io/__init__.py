@@ -1,0 +1,1 @@
+"""Reading and writing endoscopic data: video and image sources, SCARED, calibration, exports."""

@@ -1,0 +1,1 @@
+"""Qt widgets: display and forward only."""

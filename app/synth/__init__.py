@@ -1,0 +1,1 @@
+"""Synthetic endoscopy sequences with exact depth, for tests, the sample clip and training."""

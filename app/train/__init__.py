@@ -1,0 +1,1 @@
+"""Datasets, losses and trainers for the default model and the adapters."""

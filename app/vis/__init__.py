@@ -1,0 +1,1 @@
+"""Colormaps and range policies, back-projection to point clouds, masks."""

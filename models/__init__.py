@@ -1,0 +1,13 @@
+"""The model zoo: every depth network behind `DepthEstimator`, created by name."""
+
+from importlib import import_module
+
+from endodepth.models.base import DepthEstimator, DepthResult
+from endodepth.models.registry import available, create, register, spec
+
+# Each family registers its names on import.
+_FAMILIES: tuple[str, ...] = ()
+for _family in _FAMILIES:
+    import_module(f"endodepth.models.{_family}")
+
+__all__ = ["DepthEstimator", "DepthResult", "available", "create", "register", "spec"]

@@ -1,0 +1,126 @@
+"""Models by name, as in timm: `create(name)`, `available()`, and what each one is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+import torch
+
+from endodepth.errors import CheckpointError
+from endodepth.models.base import DepthEstimator
+from endodepth.models.checkpoint import load_into, read_checkpoint
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about a model before building it."""
+
+    name: str
+    factory: Callable[..., DepthEstimator]
+    description: str
+    kind: str
+    input_size: tuple[int, int]
+    bundled_weights: str | None = None
+    checkpoint_filter: Callable | None = None
+    defaults: Mapping = field(default_factory=dict)
+
+    @property
+    def weights_path(self) -> Path | None:
+        """The bundled weights file when the model ships with one and it is present."""
+        if self.bundled_weights is None:
+            return None
+        path = WEIGHTS_DIR / self.bundled_weights
+        return path if path.is_file() else None
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(
+    name: str,
+    *,
+    description: str,
+    kind: str,
+    input_size: tuple[int, int],
+    bundled_weights: str | None = None,
+    checkpoint_filter: Callable | None = None,
+    **defaults,
+) -> Callable[[Callable[..., DepthEstimator]], Callable[..., DepthEstimator]]:
+    """Decorator that registers a factory `f(**options) -> DepthEstimator` under `name`."""
+
+    def wrap(factory: Callable[..., DepthEstimator]) -> Callable[..., DepthEstimator]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} registered twice")
+        _REGISTRY[name] = ModelSpec(
+            name, factory, description, kind, tuple(input_size), bundled_weights, checkpoint_filter, defaults
+        )
+        return factory
+
+    return wrap
+
+
+def available() -> list[str]:
+    """Registered model names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def spec(name: str) -> ModelSpec:
+    """The registered spec for `name`, or a KeyError listing the known names."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(available())}") from None
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """"auto"/None -> CUDA when available, else CPU; "cuda" without CUDA is an error."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was asked for but torch.cuda.is_available() is False")
+    return dev
+
+
+def create(
+    name_or_path: str | Path,
+    weights: str | Path | None = None,
+    device: str | torch.device | None = "cpu",
+    half: bool = False,
+    **options,
+) -> DepthEstimator:
+    """Build a model by registered name or from one of our checkpoints, with its weights.
+
+    `weights` loads a checkpoint into the named model through its checkpoint filter
+    (official layouts are adapted there). Without `weights`, a model with bundled weights
+    loads them; others keep their initialisation.
+    """
+    path = Path(name_or_path)
+    if str(name_or_path) not in _REGISTRY and path.suffix in (".pth", ".pt", ".safetensors", ".bin"):
+        tensors, info = read_checkpoint(path)
+        if "model" not in info:
+            raise CheckpointError(path, "does not say which model it is for; pass --model NAME --weights FILE")
+        model = _build(info["model"], {**info["options"], **options})
+        load_into(model, path, tensors, spec(info["model"]).checkpoint_filter)
+    else:
+        model = _build(str(name_or_path), options)
+        source = Path(weights) if weights is not None else spec(model.name).weights_path
+        if source is not None:
+            tensors, _ = read_checkpoint(source)
+            load_into(model, source, tensors, spec(model.name).checkpoint_filter)
+    model.eval()
+    model.set_precision(half)
+    return model.to(resolve_device(device))
+
+
+def _build(name: str, options: Mapping) -> DepthEstimator:
+    s = spec(name)
+    merged = {**s.defaults, **options}
+    model = s.factory(**merged)
+    model.name = name
+    model.options = dict(merged)
+    return model

@@ -1,0 +1,1 @@
+"""Icons, stylesheet and the bundled sample clip."""
