@@ -1,0 +1,192 @@
+"""Neuron depth selectivity (You et al., ICCV 2021): mean unit response per depth bin, and how
+sharply each unit prefers one bin.
+
+Depth is cut into K bins with edges t_0 = 0, t_1 = alpha, ..., t_K = beta (`depth_bin_edges`);
+a pixel of depth z falls in bin d when t_d < z <= t_{d+1}. Pixels with no valid depth
+(NaN, z <= 0) and, unlike the reference code (which puts them in bin 0), pixels deeper than
+beta are ignored. A layer's feature map is upsampled bilinearly (align_corners=False) to the
+depth map's resolution and averaged per bin over a stream of frames; R[k, d] = |mean response
+of unit k in bin d|. The depth selectivity of unit k is
+DS_k = (R[k, d*] - mean of R[k, others]) / (R[k, d*] + mean of R[k, others]),
+d* = argmax_d R[k, d]; "others" are only the bins seen at least once (an empty bin has no mean
+response). The training regulariser (`endodepth.train.selectivity`) uses the same functions.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SPACINGS = ("sid", "uniform")
+EPS = 1e-15
+
+
+def depth_bin_edges(
+    bins: int = 64, min_depth: float = 0.75, max_depth: float = 10.0, spacing: str = "sid"
+) -> np.ndarray:
+    """K+1 edges [0, alpha, ..., beta]: bin 0 is (0, alpha], the K-1 others cover (alpha, beta].
+
+    "sid" (spacing-increasing, the reference's): t_{i+1} = exp(i ln(beta + 1 - alpha) / (K-1)) - (1 - alpha);
+    "uniform": t_{i+1} = alpha + i (beta - alpha) / (K-1).
+    """
+    alpha, beta = float(min_depth), float(max_depth)
+    if bins < 2:
+        raise ValueError(f"need at least 2 depth bins, got {bins}")
+    if not 0 < alpha < beta:
+        raise ValueError(f"need 0 < min depth < max depth, got {alpha} and {beta}")
+    i = np.arange(bins, dtype=np.float64)
+    if spacing == "sid":
+        inner = np.exp(i * np.log(beta + 1.0 - alpha) / (bins - 1)) - (1.0 - alpha)
+    elif spacing == "uniform":
+        inner = alpha + i * (beta - alpha) / (bins - 1)
+    else:
+        raise ValueError(f"unknown bin spacing {spacing!r}; use one of {', '.join(SPACINGS)}")
+    inner[0], inner[-1] = alpha, beta
+    return np.concatenate([[0.0], inner])
+
+
+def depth_bins(depth: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """Bin index of every depth value (t_d < z <= t_{d+1}), -1 where NaN, z <= 0 or z > beta."""
+    edges = edges.to(device=depth.device, dtype=depth.dtype)
+    labels = torch.bucketize(depth, edges, right=False) - 1
+    invalid = ~torch.isfinite(depth) | (depth <= 0) | (labels >= len(edges) - 1)
+    return labels.masked_fill(invalid, -1)
+
+
+def upsample(features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, h, w) or (C, h, w) maps resized bilinearly (align_corners=False) to `size` (H, W)."""
+    if tuple(features.shape[-2:]) == tuple(size):
+        return features
+    batched = features if features.ndim == 4 else features[None]
+    out = F.interpolate(batched, size=tuple(size), mode="bilinear", align_corners=False)
+    return out if features.ndim == 4 else out[0]
+
+
+def bin_sums(values: torch.Tensor, labels: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-bin sums (C, K) of `values` (C, P) over pixels labelled 0..K-1, and pixel counts (K,)."""
+    valid = labels >= 0
+    idx = labels[valid]
+    sums = values.new_zeros(values.shape[0], bins).index_add(1, idx, values[:, valid])
+    counts = torch.bincount(idx, minlength=bins)
+    return sums, counts
+
+
+def selectivity_index(responses: torch.Tensor, pick: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """DS per unit for (units, K) responses, with bin `pick[k]` in the "max" slot.
+
+    Only bins marked `seen` enter the mean of the others; a unit whose picked bin is unseen, or
+    that has no other seen bin, gets 0.
+    """
+    bins = responses.shape[1]
+    chosen = responses.gather(1, pick[:, None])[:, 0]
+    others = seen[None, :] & (torch.arange(bins, device=responses.device)[None, :] != pick[:, None])
+    n_others = others.sum(1)
+    masked = torch.where(others, responses, torch.zeros((), dtype=responses.dtype, device=responses.device))
+    mean_others = masked.sum(1) / n_others.clamp(min=1)
+    ds = (chosen - mean_others) / (chosen + mean_others + EPS)
+    return torch.where(seen[pick] & (n_others > 0), ds, torch.zeros_like(ds))
+
+
+def unit_map(features: np.ndarray, unit: int, size: tuple[int, int] | None = None) -> np.ndarray:
+    """One unit's (h, w) response map as float32, upsampled to `size` (H, W) when given."""
+    channel = torch.as_tensor(np.asarray(features[unit], dtype=np.float32))
+    if size is not None:
+        channel = upsample(channel[None], size)[0]
+    return channel.numpy()
+
+
+class SelectivityAccumulator:
+    """Running per-bin response sums and pixel counts for named layers, fed one frame at a time.
+
+    `analysis_size` (H, W), when given, brings the depth to that resolution (nearest) before the
+    features are upsampled to it: cheaper for large frames, e.g. in the GUI.
+    """
+
+    def __init__(self, bin_edges: np.ndarray, analysis_size: tuple[int, int] | None = None) -> None:
+        self.bin_edges = np.asarray(bin_edges, dtype=np.float64)
+        if self.bin_edges.ndim != 1 or len(self.bin_edges) < 3 or np.any(np.diff(self.bin_edges) <= 0):
+            raise ValueError("bin edges must be an increasing 1-D array of at least 3 values")
+        self.analysis_size = None if analysis_size is None else (int(analysis_size[0]), int(analysis_size[1]))
+        self._edges = torch.from_numpy(self.bin_edges).float()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything accumulated (new file, new model)."""
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, torch.Tensor] = {}
+        self.frames = 0
+
+    @property
+    def bins(self) -> int:
+        """Number of depth bins K."""
+        return len(self.bin_edges) - 1
+
+    @property
+    def layers(self) -> list[str]:
+        """Layers seen so far, in the order they first arrived."""
+        return list(self._sums)
+
+    def update(self, features: Mapping[str, np.ndarray | torch.Tensor], depth: np.ndarray | torch.Tensor) -> None:
+        """Add one frame: `features` maps layer -> (C, h, w) responses; `depth` (H, W), NaN/<=0 unknown."""
+        z = depth.float() if torch.is_tensor(depth) else torch.from_numpy(np.asarray(depth, dtype=np.float32))
+        if z.ndim != 2:
+            raise ValueError(f"depth must be (H, W), got shape {tuple(z.shape)}")
+        if self.analysis_size is not None and tuple(z.shape) != self.analysis_size:
+            z = F.interpolate(z[None, None], size=self.analysis_size, mode="nearest")[0, 0]
+        labels = depth_bins(z.reshape(-1), self._edges)
+        for layer, fmap in features.items():
+            f = torch.as_tensor(fmap).float()
+            if f.ndim != 3:
+                raise ValueError(f"layer {layer!r}: features must be (C, h, w), got shape {tuple(f.shape)}")
+            values = upsample(f.to(z.device), tuple(z.shape)).reshape(f.shape[0], -1)
+            sums, counts = bin_sums(values, labels, self.bins)
+            if layer not in self._sums:
+                self._sums[layer] = torch.zeros(f.shape[0], self.bins, dtype=torch.float64)
+                self._counts[layer] = torch.zeros(self.bins, dtype=torch.int64)
+            elif self._sums[layer].shape[0] != f.shape[0]:
+                raise ValueError(f"layer {layer!r} had {self._sums[layer].shape[0]} units, now {f.shape[0]}")
+            self._sums[layer] += sums.double().cpu()
+            self._counts[layer] += counts.cpu()
+        self.frames += 1
+
+    def counts(self, layer: str) -> np.ndarray:
+        """Pixels seen per depth bin (K,) for `layer`."""
+        return self._counts[layer].numpy().copy()
+
+    def responses(self, layer: str) -> np.ndarray:
+        """R (units, K): |mean response| per unit and depth bin; NaN for bins never seen."""
+        counts = self._counts[layer]
+        mean = self._sums[layer] / counts.clamp(min=1)
+        return torch.where(counts > 0, mean.abs(), torch.tensor(float("nan"), dtype=torch.float64)).numpy()
+
+    def selectivity(self, layer: str) -> tuple[np.ndarray, np.ndarray, float]:
+        """(DS per unit, preferred bin per unit, mean DS of the layer)."""
+        return selectivity_from_responses(self.responses(layer))
+
+    def sorted_matrix(self, layer: str) -> tuple[np.ndarray, np.ndarray]:
+        """(R with units sorted by preferred bin and each row divided by its maximum, the unit order)."""
+        return sort_responses(self.responses(layer))
+
+
+def selectivity_from_responses(responses: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(DS per unit, preferred bin per unit, mean DS) from R (units, K) with NaN for unseen bins."""
+    r = torch.from_numpy(np.asarray(responses, dtype=np.float64))
+    seen = ~torch.isnan(r).all(0)
+    r = torch.nan_to_num(r, nan=0.0)
+    if not bool(seen.any()):
+        return np.zeros(len(r)), np.zeros(len(r), dtype=np.int64), 0.0
+    preferred = torch.where(seen[None, :], r, torch.tensor(-1.0, dtype=r.dtype)).argmax(1)
+    ds = selectivity_index(r, preferred, seen).numpy()
+    return ds, preferred.numpy(), float(ds.mean()) if len(ds) else 0.0
+
+
+def sort_responses(responses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of R ordered by preferred bin (ties: more selective first), each scaled to max 1."""
+    ds, preferred, _ = selectivity_from_responses(responses)
+    order = np.lexsort((-ds, preferred))
+    rows = np.asarray(responses, dtype=np.float64)[order]
+    peak = np.nan_to_num(rows, nan=0.0).max(axis=1, keepdims=True)
+    return rows / np.where(peak > 0, peak, 1.0), order
