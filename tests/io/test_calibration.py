@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from endodepth.errors import InputError
 from endodepth.io.calibration import (
     StereoCalibration,
@@ -15,7 +14,9 @@ def make_calib() -> StereoCalibration:
     K1 = np.array([[1035.3, 0, 597.0], [0, 1035.1, 520.4], [0, 0, 1]])
     K2 = np.array([[1035.0, 0, 688.5], [0, 1034.9, 520.9], [0, 0, 1]])
     rot = np.array([[1, 0.001, -0.002], [-0.001, 1, 0.0005], [0.002, -0.0005, 1]])
-    return StereoCalibration(K1, [-0.0005, 0.0015, 0, 0, 0], K2, [0.001, -0.002, 0, 0, 0], rot, [-4.34, 0.02, -0.1])
+    return StereoCalibration(
+        K1, [-0.0005, 0.0015, 0, 0, 0], K2, [0.001, -0.002, 0, 0, 0], rot, [-4.34, 0.02, -0.1]
+    )
 
 
 def test_round_trip_is_exact(tmp_path):
@@ -74,6 +75,8 @@ def test_wrong_shape(tmp_path):
     path = write_calibration(tmp_path / "c.yaml", calib)
     text = path.read_text()
     start = text.index("T: ")
-    path.write_text(text[:start] + "T: !!opencv-matrix\n   rows: 2\n   cols: 1\n   dt: d\n   data: [ 1., 2. ]\n")
+    path.write_text(
+        text[:start] + "T: !!opencv-matrix\n   rows: 2\n   cols: 1\n   dt: d\n   data: [ 1., 2. ]\n"
+    )
     with pytest.raises(InputError, match=r"c\.yaml: calibration key 'T' must be 3x1, found 2x1"):
         read_calibration(path)

@@ -5,7 +5,6 @@ import tarfile
 
 import cv2
 import numpy as np
-
 from endodepth.io.calibration import read_calibration
 
 
@@ -33,7 +32,9 @@ def test_keyframe_images_and_tiffs(keyframe):
     assert tiff.dtype == np.float32 and tiff.shape == (64, 80, 3)
     np.testing.assert_array_equal(tiff[..., ::-1], keyframe.left_xyz[0])
     assert np.isnan(tiff[5:12, 10:20]).all()
-    np.testing.assert_array_equal(read_calibration(keyframe.folder / "endoscope_calibration.yaml").K1, keyframe.calib.K1)
+    np.testing.assert_array_equal(
+        read_calibration(keyframe.folder / "endoscope_calibration.yaml").K1, keyframe.calib.K1
+    )
 
 
 def test_video_is_left_over_right(keyframe):
