@@ -184,9 +184,9 @@ def selectivity_from_responses(responses: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def sort_responses(responses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of R ordered by preferred bin (ties: more selective first), each scaled to max 1."""
+    """Rows of R ordered by preferred bin (ties: more selective first; silent units last), each scaled to max 1."""
     ds, preferred, _ = selectivity_from_responses(responses)
-    order = np.lexsort((-ds, preferred))
-    rows = np.asarray(responses, dtype=np.float64)[order]
-    peak = np.nan_to_num(rows, nan=0.0).max(axis=1, keepdims=True)
-    return rows / np.where(peak > 0, peak, 1.0), order
+    r = np.asarray(responses, dtype=np.float64)
+    peak = np.nan_to_num(r, nan=0.0).max(axis=1)
+    order = np.lexsort((-ds, preferred, peak == 0))
+    return r[order] / np.where(peak > 0, peak, 1.0)[order, None], order

@@ -154,12 +154,13 @@ def test_analysis_size_brings_the_depth_to_the_feature_grid():
 
 
 def test_sorted_matrix_orders_units_by_preferred_bin_and_normalises_rows():
-    r = np.array([[0.1, 0.2, 0.9], [4.0, 1.0, 1.0], [0.5, 2.0, np.nan]])
+    r = np.array([[0.0, 0.0, 0.0], [0.1, 0.2, 0.9], [4.0, 1.0, 1.0], [0.5, 2.0, np.nan]])
     matrix, order = sort_responses(r)
-    np.testing.assert_array_equal(order, [1, 2, 0])
+    np.testing.assert_array_equal(order, [2, 3, 1, 0])  # the silent unit goes last
     np.testing.assert_allclose(matrix[0], [1.0, 0.25, 0.25])
     np.testing.assert_allclose(matrix[1], [0.25, 1.0, np.nan])
-    np.testing.assert_allclose(np.nanmax(matrix, axis=1), 1.0)
+    np.testing.assert_allclose(np.nanmax(matrix[:3], axis=1), 1.0)
+    np.testing.assert_array_equal(matrix[3], 0.0)
 
 
 def test_unit_map_picks_and_resizes_one_channel():
