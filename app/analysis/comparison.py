@@ -1,0 +1,114 @@
+"""Side-by-side comparison of models on one frame: a shared scale, one colour range for all,
+absolute-difference maps and, when ground truth is known, the per-frame errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from endodepth.analysis.depth import as_depth, median_scale, scale_shift
+from endodepth.analysis.metrics import MAX_DEPTH, MIN_DEPTH, evaluate_frame
+from endodepth.models.base import DepthResult
+from endodepth.vis.colormap import PercentileRange, RangePolicy
+
+ALIGNMENTS = ("median", "scale-shift", "none")
+GT = "ground truth"
+
+
+@dataclass
+class Comparison:
+    """Models on one frame, brought to the reference's scale.
+
+    `reference` is GT (aligned to millimetres) or the first model. `aligned`: depth per
+    model on that scale; `scales`: (s, t) applied per model (depth = s * depth + t, or
+    in inverse depth for scale-shift of inverse outputs); `difference`: |model -
+    reference| (NaN where not valid); `range`/`difference_range`: one colour range for
+    every depth view and every difference view; `metrics`: per-model errors vs GT
+    (`evaluate_frame`, its own median scaling), empty without GT.
+    """
+
+    reference: str
+    unit: str
+    aligned: dict[str, np.ndarray]
+    scales: dict[str, tuple[float, float]]
+    valid: np.ndarray
+    difference: dict[str, np.ndarray]
+    range: tuple[float, float]
+    difference_range: tuple[float, float]
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def abs_difference(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """|a - b| as float32, NaN where either is not finite or `valid` is False."""
+    diff = np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32))
+    bad = ~np.isfinite(diff)
+    if valid is not None:
+        bad |= ~valid
+    diff[bad] = np.nan
+    return diff
+
+
+def align(result: DepthResult, ref: np.ndarray, valid: np.ndarray, method: str = "median"
+          ) -> tuple[np.ndarray, tuple[float, float]]:
+    """A model's depth on the scale of `ref` (a depth map) over `valid`, and the (s, t) used.
+
+    "median": one scale factor (metric outputs are left as they are); "scale-shift":
+    least squares, fitted in inverse depth for inverse-depth outputs; "none": as is.
+    """
+    if method not in ALIGNMENTS:
+        raise ValueError(f"unknown alignment {method!r}; choose one of {', '.join(ALIGNMENTS)}")
+    depth = as_depth(result.depth, result.kind)
+    ok = valid & np.isfinite(depth) & (depth > 0) & np.isfinite(ref) & (ref > 0)
+    if method == "none" or not ok.any() or (method == "median" and result.kind == "metric-mm"):
+        return depth, (1.0, 0.0)
+    if method == "median":
+        aligned, ratio = median_scale(depth, ref, ok)
+        return aligned, (ratio, 0.0)
+    if result.kind == "relative-inverse":
+        disparity, s, t = scale_shift(np.asarray(result.depth, np.float32), 1.0 / np.where(ok, ref, 1.0), ok)
+        return as_depth(disparity, "relative-inverse"), (s, t)
+    aligned, s, t = scale_shift(depth, ref, ok)
+    return aligned, (s, t)
+
+
+def compare(
+    results: Mapping[str, DepthResult], gt: np.ndarray | None = None, valid: np.ndarray | None = None,
+    method: str = "median", range_policy: RangePolicy | None = None,
+    min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH,
+) -> Comparison:
+    """Align every model to GT (when given) or to the first model, then compute the
+    difference maps, a shared colour range (`range_policy`, default 2-98 % over all
+    models) and, with GT, each model's errors."""
+    if not results:
+        raise ValueError("nothing to compare: no model results")
+    names = list(results)
+    shape = results[names[0]].depth.shape
+    valid = np.ones(shape, bool) if valid is None else np.asarray(valid, bool)
+    if gt is not None:
+        gt = np.asarray(gt, np.float32)
+        valid = valid & np.isfinite(gt) & (gt > min_depth) & (gt < max_depth)
+        reference, ref = GT, gt
+        unit = "mm" if method != "none" or all(r.kind == "metric-mm" for r in results.values()) else "mixed"
+    else:
+        reference = names[0]
+        ref = as_depth(results[reference].depth, results[reference].kind)
+        unit = "mm" if results[reference].kind == "metric-mm" else "relative"
+    aligned, scales = {}, {}
+    for name in names:
+        aligned[name], scales[name] = align(results[name], ref, valid, method if name != reference else "none")
+    difference = {n: abs_difference(d, ref, valid) for n, d in aligned.items() if n != reference}
+    maps = list(aligned.values()) + ([gt] if gt is not None else [])
+    values = np.concatenate([m[valid & np.isfinite(m)] for m in maps])
+    lo, hi = (range_policy or PercentileRange()).update(values)
+    diffs = np.concatenate([d[np.isfinite(d)] for d in difference.values()] or [np.zeros(0, np.float32)])
+    dhi = float(np.percentile(diffs, 98)) if diffs.size else 1.0
+    metrics = {}
+    if gt is not None:
+        for name, res in results.items():
+            row = evaluate_frame(res.depth, res.kind, gt, min_depth, max_depth, median_scaling=True)
+            if row is not None:
+                metrics[name] = row
+    return Comparison(reference, unit, aligned, scales, valid, difference, (lo, hi), (0.0, max(dhi, 1e-6)),
+                      metrics)
