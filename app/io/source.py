@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import bisect
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -17,6 +19,8 @@ from endodepth.pipeline.frame import Frame
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 NOMINAL_FPS = 30.0  # for image folders and videos that do not state a frame rate
 _SKIP_AHEAD = 16  # decode forward instead of seeking when the wanted frame is this close ahead
+# FFmpeg's own messages about damaged files would break our one-line errors (read at first use).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def natural_key(path: Path) -> list:
@@ -101,6 +105,17 @@ def _calibration_beside(*candidates: Path) -> np.ndarray | None:
     return None
 
 
+@contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's warnings while probing a file: our InputError says what went wrong."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 class VideoSource(Source):
     """A video file decoded with OpenCV; sequential reads never seek, random reads seek exactly."""
 
@@ -110,7 +125,8 @@ class VideoSource(Source):
         super().__init__(path)
         if not self.path.is_file():
             raise InputError(self.path, "video file not found")
-        self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        with _quiet_opencv():
+            self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not self._cap.isOpened():
             raise InputError(self.path, "cannot be opened as a video (not a video, or truncated/damaged)")
         self._count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))

@@ -1,0 +1,121 @@
+"""Bad input raises InputError whose message names the file and the problem (never a raw traceback)."""
+
+import shutil
+import tarfile
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from endodepth.cli import main
+from endodepth.errors import InputError
+from endodepth.io.scared import read_split
+from endodepth.io.source import open_source
+from io_fixtures import H, W, smooth_frames
+
+
+def expect(path, problem, fn=open_source):
+    with pytest.raises(InputError, match=problem) as info:
+        fn(path)
+    assert str(path) in str(info.value)
+    return info.value
+
+
+def test_text_file_named_mp4(tmp_path):
+    path = tmp_path / "clip.mp4"
+    path.write_text("this is not a video\n" * 50)
+    expect(path, "cannot be opened as a video")
+
+
+def test_truncated_mp4(tmp_path):
+    path = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (W, H))
+    for f in smooth_frames(np.random.default_rng(0), 10, H, W):
+        writer.write(f)
+    writer.release()
+    assert len(open_source(path)) == 10
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    expect(path, "cannot be opened as a video .*truncated")
+
+
+def test_missing_path(tmp_path):
+    expect(tmp_path / "nope", "no such file or folder")
+
+
+def test_empty_folder(tmp_path):
+    expect(tmp_path, "empty folder")
+
+
+def test_folder_of_non_images(tmp_path):
+    (tmp_path / "a.txt").write_text("x")
+    (tmp_path / "b.csv").write_text("1,2")
+    expect(tmp_path, r"no images \(png/jpg/jpeg/tif/tiff\)")
+
+
+def test_file_named_png_that_is_not_an_image(tmp_path):
+    (tmp_path / "0001.png").write_text("not a png")
+    err = expect(tmp_path, "cannot be read as an image")
+    assert err.path.name == "0001.png"
+
+
+def test_scared_missing_calibration(keyframe):
+    (keyframe.folder / "endoscope_calibration.yaml").unlink()
+    err = expect(keyframe.folder, "calibration file not found")
+    assert err.path.name == "endoscope_calibration.yaml"
+
+
+def test_scared_malformed_calibration(keyframe):
+    (keyframe.folder / "endoscope_calibration.yaml").write_text("%YAML:1.0\nM1: [1, 2\n  }}} :\n")
+    err = expect(keyframe.folder, "not a readable OpenCV YAML calibration")
+    assert err.path.name == "endoscope_calibration.yaml"
+
+
+def test_keyframe_tiff_of_wrong_shape(keyframe):
+    shutil.rmtree(keyframe.folder / "data")
+    tiff = keyframe.folder / "left_depth_map.tiff"
+    tifffile.imwrite(tiff, np.ones((H, W), np.float32))
+    source = open_source(keyframe.folder)
+    with pytest.raises(
+        InputError, match=rf"expected an HxWx3 float XYZ image, found shape \({H}, {W}\)"
+    ) as info:
+        source.frame(0)
+    assert info.value.path == tiff
+
+
+def test_scene_points_member_of_wrong_shape(keyframe):
+    archive = keyframe.folder / "data" / "scene_points.tar.gz"
+    bad = keyframe.folder / "scene_points000001.tiff"
+    tifffile.imwrite(bad, np.ones((H, W, 3), np.float32), photometric="rgb")  # one view, not stacked
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(bad, arcname=bad.name)
+    source = open_source(keyframe.folder)
+    assert source.frame(0).gt_depth is None  # not in the archive: no ground truth for that frame
+    with pytest.raises(
+        InputError, match=rf"expected shape \({2 * H}, {W}, 3\).*found \({H}, {W}, 3\)"
+    ) as info:
+        source.frame(1)
+    assert str(info.value.path).endswith("scene_points.tar.gz/scene_points000001.tiff")
+
+
+def test_split_file_with_bad_line(tmp_path):
+    path = tmp_path / "test_files.txt"
+    path.write_text("dataset1/keyframe3\t2\tl\ndataset1 keyframe3 10\n")
+    expect(
+        path,
+        r"line 2: expected 'datasetN/keyframeM<TAB>INDEX<TAB>l\|r', found 'dataset1 keyframe3 10'",
+        read_split,
+    )
+    path.write_text("dataset1/keyframe3\t0\tl\n")
+    expect(path, "line 1: frame index must be 1-based", read_split)
+
+
+def test_cli_reports_one_line(tmp_path, capsys):
+    path = tmp_path / "clip.mp4"
+    path.write_text("nope")
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == f"endodepth info: error: {path}: cannot be opened as a video (not a video, or truncated/damaged)"
+    )
