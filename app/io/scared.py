@@ -30,7 +30,15 @@ from endodepth.io.calibration import (
     scale_intrinsics,
     write_calibration,
 )
-from endodepth.io.source import ConcatSource, Source, VideoSource, image_files, natural_key, rgb_image
+from endodepth.io.source import (
+    ConcatSource,
+    Source,
+    VideoSource,
+    image_files,
+    image_size,
+    natural_key,
+    rgb_image,
+)
 from endodepth.pipeline.frame import Frame
 
 CALIBRATION = "endoscope_calibration.yaml"
@@ -159,6 +167,11 @@ def read_xyz_tiff(data: bytes | Path, path: Path) -> np.ndarray:
     return xyz.astype(np.float32, copy=False)
 
 
+# One seek point per 16 MiB of uncompressed data: ~1 MiB of index per GiB, and a read never
+# decompresses more than 16 MiB before the member it wants (a 1280x2048 scene_points is 31 MiB).
+_INDEX_SPACING = 16 * 2**20
+
+
 class TarMembers:
     """Random access by name to the files of a .tar.gz, indexed once (gzip seek points, no extraction)."""
 
@@ -166,7 +179,7 @@ class TarMembers:
         self.path = path
         self._lock = threading.Lock()
         try:
-            self._gz = indexed_gzip.IndexedGzipFile(str(path))
+            self._gz = indexed_gzip.IndexedGzipFile(str(path), spacing=_INDEX_SPACING)
             self._tar = tarfile.open(fileobj=self._gz, mode="r:")
             self._members = {Path(m.name).name: m for m in self._tar.getmembers() if m.isfile()}
         except (OSError, EOFError, tarfile.TarError, indexed_gzip.ZranError) as exc:
@@ -244,6 +257,7 @@ class ScaredKeyframeSource(Source):
         self.side = side
         calib = read_calibration(folder / CALIBRATION)
         image = folder / (LEFT_IMAGE if side == "l" else RIGHT_IMAGE)
+        # the stacked video's own K is never used: K comes from the keyframe's calibration below
         self._video = VideoSource(folder / VIDEO, K=np.eye(3)) if (folder / VIDEO).is_file() else None
         self._scene: TarMembers | None = None
         self._frame_data: TarMembers | None = None
@@ -255,14 +269,16 @@ class ScaredKeyframeSource(Source):
             self.fps = self._video.fps
             self.has_ground_truth = (folder / SCENE_POINTS).is_file()
         elif image.is_file():
-            self.size = tuple(rgb_image(image).shape[1::-1])
+            self.size = image_size(image)
             self.has_ground_truth = (folder / (LEFT_DEPTH if side == "l" else RIGHT_DEPTH)).is_file()
         else:
             raise InputError(folder, f"SCARED keyframe without {VIDEO} or {image.name}")
-        calib_size = tuple(rgb_image(image).shape[1::-1]) if image.is_file() else self.size
+        calib_size = image_size(image) if image.is_file() else self.size
         K = calib.K1 if side == "l" else calib.K2
         self.intrinsics = scale_intrinsics(K, self.size[0] / calib_size[0], self.size[1] / calib_size[1])
         self.intrinsics_assumed = False
+        if self._video is not None:
+            self._video.close()  # reopened on first read: a dataset root holds no idle decoders
 
     def __len__(self) -> int:
         return len(self._video) if self._video is not None else 1

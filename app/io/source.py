@@ -15,6 +15,7 @@ import numpy as np
 from endodepth.errors import InputError
 from endodepth.io.calibration import default_intrinsics, read_calibration
 from endodepth.pipeline.frame import Frame
+from PIL import Image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 NOMINAL_FPS = 30.0  # for image folders and videos that do not state a frame rate
@@ -97,6 +98,15 @@ def rgb_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file from its header; unreadable -> InputError naming the file."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"cannot be read as an image ({exc})") from None
+
+
 def _calibration_beside(*candidates: Path) -> np.ndarray | None:
     """K1 from the first calibration file that exists among `candidates`, else None."""
     for c in candidates:
@@ -125,14 +135,10 @@ class VideoSource(Source):
         super().__init__(path)
         if not self.path.is_file():
             raise InputError(self.path, "video file not found")
-        with _quiet_opencv():
-            self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
-        if not self._cap.isOpened():
-            raise InputError(self.path, "cannot be opened as a video (not a video, or truncated/damaged)")
+        self._cap: cv2.VideoCapture | None = self._open()
         self._count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if np.isfinite(fps) and fps > 0 else NOMINAL_FPS
-        self._pos = 0
         first = self._read(0) if self._count > 0 else None
         if first is None:
             self.close()
@@ -148,7 +154,17 @@ class VideoSource(Source):
     def __len__(self) -> int:
         return self._count
 
+    def _open(self) -> cv2.VideoCapture:
+        with _quiet_opencv():
+            cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if not cap.isOpened():
+            raise InputError(self.path, "cannot be opened as a video (not a video, or truncated/damaged)")
+        self._pos = 0
+        return cap
+
     def _read(self, i: int) -> np.ndarray | None:
+        if self._cap is None:
+            self._cap = self._open()
         if not self._pos <= i <= self._pos + _SKIP_AHEAD:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, i)
             self._pos = int(self._cap.get(cv2.CAP_PROP_POS_FRAMES))
@@ -182,7 +198,10 @@ class VideoSource(Source):
         )
 
     def close(self) -> None:
-        self._cap.release()
+        """Release the decoder; the next read opens it again."""
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
 
 
 class ImageFolderSource(Source):

@@ -235,3 +235,30 @@ def test_plain_round_trip(tmp_path):
     np.testing.assert_array_equal(f.gt_depth, depths[2])
     np.testing.assert_array_equal(f.pose, poses[2])
     np.testing.assert_array_equal(f.K, K)
+
+
+class CountingCapture:
+    """Wraps a cv2.VideoCapture and counts seeks."""
+
+    def __init__(self, cap):
+        self.cap, self.seeks = cap, 0
+
+    def set(self, prop, value):
+        self.seeks += prop == cv2.CAP_PROP_POS_FRAMES
+        return self.cap.set(prop, value)
+
+    def __getattr__(self, name):
+        return getattr(self.cap, name)
+
+
+def test_video_sequential_reads_do_not_seek(clip):
+    src = VideoSource(clip)
+    src._cap = counting = CountingCapture(src._cap)
+    reference = decode_all(clip)
+    for i in range(1, 40):  # frame 0 was read at open
+        np.testing.assert_array_equal(src.frame(i).rgb, reference[i])
+    assert counting.seeks == 0
+    src.frame(5)
+    assert counting.seeks == 1
+    src.close()  # released; the next read reopens the file
+    np.testing.assert_array_equal(src.frame(7).rgb, reference[7])
