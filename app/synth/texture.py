@@ -1,0 +1,122 @@
+"""Procedural tissue texture: tileable scalar fields (blotches, mottling, vessels, wetness, bumps).
+
+The fields live in surface coordinates (s, t) in millimetres, so the pattern moves with the
+surface. Colour is applied later per tissue type (see `palettes`), so one texture serves
+every object of a scene. Sampling is trilinear over a mip pyramid so far surfaces do not alias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from endodepth.synth.noise import fractal_noise, periodic_noise
+
+# channel order of the texture fields
+BLOTCH, MOTTLE, VESSEL, DEEP_VESSEL, WETNESS, BUMP_S, BUMP_T = range(7)
+CHANNELS = 7
+
+
+@dataclass
+class TissueTexture:
+    """A mip pyramid of (N, N, CHANNELS) float32 fields; one texel is `texel_mm` millimetres."""
+
+    levels: list[np.ndarray]
+    texel_mm: float
+
+    def sample(self, st_mm: np.ndarray, footprint_mm: np.ndarray) -> np.ndarray:
+        """Fields at surface coordinates (n, 2) for pixels covering `footprint_mm` (n,): (n, CHANNELS)."""
+        lod = np.log2(np.maximum(footprint_mm / self.texel_mm, 1.0))
+        lod = np.minimum(lod, len(self.levels) - 1.001).astype(np.float32)
+        lo = np.floor(lod).astype(np.int32)
+        frac = (lod - lo)[:, None]
+        out = np.empty((len(st_mm), CHANNELS), np.float32)
+        for level in np.unique(lo):
+            idx = np.nonzero(lo == level)[0]
+            uv = st_mm[idx] / self.texel_mm
+            a = _wrap_sample(self.levels[level], uv / 2.0**level)
+            b = _wrap_sample(self.levels[level + 1], uv / 2.0 ** (level + 1))
+            out[idx] = a + (b - a) * frac[idx]
+        return out
+
+
+def _wrap_sample(field: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Bilinear lookup with wrap-around at texel coordinates uv (n, 2) = (s, t) -> (col, row)."""
+    size, k = field.shape[0], len(uv)
+    cols = 256
+    rows = -(-k // cols)
+    maps = np.zeros((rows * cols, 2), np.float32)
+    maps[:k] = np.mod(uv, size)
+    map_x, map_y = maps[:, 0].reshape(rows, cols), maps[:, 1].reshape(rows, cols)
+    parts = []
+    for c0 in range(0, field.shape[2], 4):
+        chunk = field[:, :, c0:c0 + 4]
+        s = cv2.remap(chunk, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        parts.append(s.reshape(rows * cols, -1)[:k])
+    return np.concatenate(parts, axis=1)
+
+
+def make_texture(rng: np.random.Generator, size: int = 512, texel_mm: float = 0.2,
+                 vessel_density: float = 1.0, bumpiness: float = 1.0) -> TissueTexture:
+    """Draw a new texture: blotches (~20 mm), mottling (~2 mm), branching vessels, wet patches, bumps."""
+    fields = np.zeros((size, size, CHANNELS), np.float32)
+    mm = 1.0 / texel_mm
+    fields[..., BLOTCH] = fractal_noise(rng, size, 25 * mm, octaves=3)
+    fields[..., MOTTLE] = fractal_noise(rng, size, 2.5 * mm, octaves=2)
+    fields[..., VESSEL] = _vessels(rng, size, int(30 * vessel_density), width_px=(0.35 * mm, 0.08 * mm))
+    fields[..., DEEP_VESSEL] = _blur_wrap(
+        _vessels(rng, size, int(12 * vessel_density), width_px=(1.2 * mm, 0.4 * mm)), 0.6 * mm)
+    fields[..., WETNESS] = 0.5 + 0.5 * np.tanh(1.5 * periodic_noise(rng, size, 8 * mm))
+    height = bumpiness * (0.25 * fractal_noise(rng, size, 1.5 * mm, octaves=2)
+                          + 0.6 * fields[..., VESSEL] + 1.0 * fractal_noise(rng, size, 6 * mm, octaves=2))
+    # height in texel units of ~0.05 mm; slopes per mm along s and t (periodic differences)
+    slope_scale = 0.05 * mm
+    fields[..., BUMP_S] = slope_scale * (np.roll(height, -1, 1) - np.roll(height, 1, 1)) / 2
+    fields[..., BUMP_T] = slope_scale * (np.roll(height, -1, 0) - np.roll(height, 1, 0)) / 2
+    levels = [fields]
+    while levels[-1].shape[0] > 32:
+        levels.append(_downsample(levels[-1]))
+    return TissueTexture(levels, texel_mm)
+
+
+def _downsample(field: np.ndarray) -> np.ndarray:
+    """Half resolution by 2x2 averaging (keeps the field tileable)."""
+    n = field.shape[0] // 2
+    return field.reshape(n, 2, n, 2, -1).mean(axis=(1, 3)).astype(np.float32)
+
+
+def _vessels(rng: np.random.Generator, size: int, count: int, width_px: tuple[float, float]) -> np.ndarray:
+    """Tileable branching vessel trees: random walks that thin out and fork, drawn anti-aliased."""
+    pad = size // 2
+    canvas = np.zeros((size + 2 * pad, size + 2 * pad), np.float32)
+    shift = 4
+    stack = [(rng.uniform(0, size, 2), rng.uniform(0, 2 * np.pi), width_px[0] * rng.uniform(0.6, 1.4),
+              int(rng.integers(60, 160))) for _ in range(count)]
+    step = max(1.5, width_px[0])
+    while stack:
+        p, angle, width, steps = stack.pop()
+        for _ in range(steps):
+            angle += rng.normal(0, 0.18)
+            q = p + step * np.array([np.cos(angle), np.sin(angle)])
+            if np.any(q < -pad + 2) or np.any(q > size + pad - 2):
+                break
+            a = tuple(int(round((v + pad) * (1 << shift))) for v in p)
+            b = tuple(int(round((v + pad) * (1 << shift))) for v in q)
+            cv2.line(canvas, a, b, 1.0, max(1, int(round(width))), cv2.LINE_AA, shift)
+            p = q
+            width = max(width_px[1], width * 0.992)
+            if rng.random() < 0.035 and width > 1.2 * width_px[1]:
+                side = rng.choice([-1.0, 1.0])
+                stack.append((p.copy(), angle + side * rng.uniform(0.4, 1.1), width * 0.7, int(steps * 0.6)))
+                width *= 0.85
+    folded = np.roll(canvas, (-pad, -pad), axis=(0, 1)).reshape(2, size, 2, size).max(axis=(0, 2))
+    return np.clip(folded, 0, 1)
+
+
+def _blur_wrap(field: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a tileable field, wrapping around its edges."""
+    pad = int(3 * sigma) + 1
+    padded = np.pad(field, pad, mode="wrap")
+    return cv2.GaussianBlur(padded, (0, 0), sigma)[pad:-pad, pad:-pad]
