@@ -5,7 +5,7 @@ Depth is cut into K bins with edges t_0 = 0, t_1 = alpha, ..., t_K = beta (`dept
 a pixel of depth z falls in bin d when t_d < z <= t_{d+1}. Pixels with no valid depth
 (NaN, z <= 0) and, unlike the reference code (which puts them in bin 0), pixels deeper than
 beta are ignored. A layer's feature map is upsampled bilinearly (align_corners=False) to the
-depth map's resolution and averaged per bin over a stream of frames; R[k, d] = |mean response
+depth map's resolution (computed exactly through `bin_weights`) and averaged per bin over a stream of frames; R[k, d] = |mean response
 of unit k in bin d|. The depth selectivity of unit k is
 DS_k = (R[k, d*] - mean of R[k, others]) / (R[k, d*] + mean of R[k, others]),
 d* = argmax_d R[k, d]; "others" are only the bins seen at least once (an empty bin has no mean
@@ -56,22 +56,33 @@ def depth_bins(depth: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     return labels.masked_fill(invalid, -1)
 
 
-def upsample(features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, C, h, w) or (C, h, w) maps resized bilinearly (align_corners=False) to `size` (H, W)."""
-    if tuple(features.shape[-2:]) == tuple(size):
-        return features
-    batched = features if features.ndim == 4 else features[None]
-    out = F.interpolate(batched, size=tuple(size), mode="bilinear", align_corners=False)
-    return out if features.ndim == 4 else out[0]
+def _taps(out_len: int, in_len: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bilinear (align_corners=False) taps along one axis: two input indices per output index, weight of the 2nd."""
+    src = ((torch.arange(out_len, dtype=torch.float64, device=device) + 0.5) * (in_len / out_len) - 0.5).clamp(min=0)
+    i0 = src.floor().long().clamp(max=in_len - 1)
+    return i0, (i0 + 1).clamp(max=in_len - 1), src - i0
 
 
-def bin_sums(values: torch.Tensor, labels: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-bin sums (C, K) of `values` (C, P) over pixels labelled 0..K-1, and pixel counts (K,)."""
-    valid = labels >= 0
-    idx = labels[valid]
-    sums = values.new_zeros(values.shape[0], bins).index_add(1, idx, values[:, valid])
-    counts = torch.bincount(idx, minlength=bins)
-    return sums, counts
+def bin_weights(labels: torch.Tensor, bins: int, size: tuple[int, int]) -> torch.Tensor:
+    """(B, K, h*w) float64: how much each feature pixel contributes, once upsampled bilinearly to the
+    labels' (B, H, W) grid, to the pixels of each depth bin.
+
+    Upsampling is linear, so the per-bin sums of upsampled features are `features (C, h*w) @ weights.T`:
+    exact, and far cheaper than upsampling every channel to full resolution.
+    """
+    batch, height, width = labels.shape
+    h, w = size
+    y0, y1, wy = _taps(height, h, labels.device)
+    x0, x1, wx = _taps(width, w, labels.device)
+    b, yy, xx = (labels >= 0).nonzero(as_tuple=True)
+    base = (b * bins + labels[b, yy, xx]) * (h * w)
+    rows = torch.stack([y0[yy] * w, y1[yy] * w])
+    cols = torch.stack([x0[xx], x1[xx]])
+    row_w, col_w = torch.stack([1 - wy[yy], wy[yy]]), torch.stack([1 - wx[xx], wx[xx]])
+    index = base + rows[:, None] + cols[None, :]  # (2, 2, pixels): the four taps
+    weight = row_w[:, None] * col_w[None, :]
+    total = batch * bins * h * w
+    return torch.bincount(index.reshape(-1), weights=weight.reshape(-1), minlength=total).view(batch, bins, h * w)
 
 
 def selectivity_index(responses: torch.Tensor, pick: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
@@ -93,8 +104,8 @@ def selectivity_index(responses: torch.Tensor, pick: torch.Tensor, seen: torch.T
 def unit_map(features: np.ndarray, unit: int, size: tuple[int, int] | None = None) -> np.ndarray:
     """One unit's (h, w) response map as float32, upsampled to `size` (H, W) when given."""
     channel = torch.as_tensor(np.asarray(features[unit], dtype=np.float32))
-    if size is not None:
-        channel = upsample(channel[None], size)[0]
+    if size is not None and tuple(size) != tuple(channel.shape):
+        channel = F.interpolate(channel[None, None], size=tuple(size), mode="bilinear", align_corners=False)[0, 0]
     return channel.numpy()
 
 
@@ -136,19 +147,23 @@ class SelectivityAccumulator:
             raise ValueError(f"depth must be (H, W), got shape {tuple(z.shape)}")
         if self.analysis_size is not None and tuple(z.shape) != self.analysis_size:
             z = F.interpolate(z[None, None], size=self.analysis_size, mode="nearest")[0, 0]
-        labels = depth_bins(z.reshape(-1), self._edges)
+        labels = depth_bins(z, self._edges)
+        counts = torch.bincount(labels[labels >= 0], minlength=self.bins)
+        weights: dict[tuple[int, int], torch.Tensor] = {}
         for layer, fmap in features.items():
             f = torch.as_tensor(fmap).float()
             if f.ndim != 3:
                 raise ValueError(f"layer {layer!r}: features must be (C, h, w), got shape {tuple(f.shape)}")
-            values = upsample(f.to(z.device), tuple(z.shape)).reshape(f.shape[0], -1)
-            sums, counts = bin_sums(values, labels, self.bins)
+            size = (int(f.shape[1]), int(f.shape[2]))
+            if size not in weights:
+                weights[size] = bin_weights(labels[None], self.bins, size)[0]
+            sums = f.to(z.device, torch.float64).reshape(f.shape[0], -1) @ weights[size].T
             if layer not in self._sums:
                 self._sums[layer] = torch.zeros(f.shape[0], self.bins, dtype=torch.float64)
                 self._counts[layer] = torch.zeros(self.bins, dtype=torch.int64)
             elif self._sums[layer].shape[0] != f.shape[0]:
                 raise ValueError(f"layer {layer!r} had {self._sums[layer].shape[0]} units, now {f.shape[0]}")
-            self._sums[layer] += sums.double().cpu()
+            self._sums[layer] += sums.cpu()
             self._counts[layer] += counts.cpu()
         self.frames += 1
 

@@ -4,8 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
+import torch
+import torch.nn.functional as F
+
 from endodepth.analysis.selectivity import (
     SelectivityAccumulator,
+    bin_weights,
     depth_bin_edges,
     selectivity_from_responses,
     sort_responses,
@@ -30,7 +34,7 @@ def numpy_responses(frames, edges):
     sums, counts = np.zeros((units, k)), np.zeros(k)
     for feats, depth in frames:
         h, w = depth.shape
-        up = np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR) for c in feats])
+        up = np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR) for c in feats]).astype(np.float64)
         z = np.nan_to_num(depth, nan=-1.0)
         idx = np.digitize(z, edges, right=True) - 1
         for d in range(k):
@@ -120,9 +124,22 @@ def test_accumulated_responses_match_an_independent_computation():
     for feats, depth in frames:
         streaming.update({"a": feats}, depth)
     expected = numpy_responses(frames, edges)
-    np.testing.assert_allclose(streaming.responses("a"), expected, rtol=1e-5, equal_nan=True)
-    np.testing.assert_allclose(streaming.selectivity("a")[0], numpy_ds(expected), rtol=1e-5)
+    np.testing.assert_allclose(streaming.responses("a"), expected, rtol=1e-5, atol=1e-7, equal_nan=True)
+    np.testing.assert_allclose(streaming.selectivity("a")[0], numpy_ds(expected), rtol=1e-4)
     assert streaming.frames == 4
+
+
+@pytest.mark.parametrize("size", [(5, 7), (23, 31), (40, 50), (2, 1)])
+def test_bin_weights_equal_per_bin_sums_of_torch_bilinear_resizing(size):
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(-1, K, (2, 23, 31), generator=g)
+    feats = torch.randn(2, 3, *size, generator=g, dtype=torch.float64)
+    up = F.interpolate(feats, size=(23, 31), mode="bilinear", align_corners=False)
+    expected = torch.zeros(3, K, dtype=torch.float64)
+    for d in range(K):
+        expected[:, d] = up.permute(1, 0, 2, 3)[:, labels == d].sum(1)
+    got = torch.einsum("bcq,bkq->ck", feats.reshape(2, 3, -1), bin_weights(labels, K, size))
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9)
 
 
 def test_streaming_does_not_depend_on_frame_order():
