@@ -1,0 +1,85 @@
+"""`endodepth infer`: run a depth model on an image, an image folder or a video and write depth.
+
+Each frame's raw network output (its `kind` stated) is written at the frame's resolution:
+`<stem>.npy` for an image, one file per frame for a video or a folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from endodepth import models
+from endodepth.errors import EndoDepthError
+from endodepth.io.export import atomic_write, write_depth_npz, write_depth_png16
+from endodepth.io.source import Source, open_source
+from endodepth.models.registry import resolve_device
+from endodepth.pipeline.frame import Frame
+
+FORMATS = ("npy", "npz", "png16")
+FALLBACK_MODEL = "depth-anything-v2-vits"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="image, image folder, video, SCARED keyframe or dataset root")
+    p.add_argument("--model", default="default", help="registered name or one of our checkpoints (default: default)")
+    p.add_argument("--weights", help="checkpoint to load into --model (official layouts are adapted)")
+    p.add_argument("--out", type=Path, help="output folder (default: <input>_depth beside the input)")
+    p.add_argument("--format", choices=FORMATS, default="npy", help="npy (raw float32), npz (+K, kind), png16")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--half", action="store_true", help="float16 inference (CUDA only)")
+
+
+def write_result(path: Path, depth, kind: str, K, fmt: str) -> Path:
+    """One frame's output as `path` + the format's suffix, written atomically."""
+    if fmt == "npz":
+        return write_depth_npz(path.with_suffix(".npz"), depth, K, kind)
+    if fmt == "png16":
+        return write_depth_png16(path.with_suffix(".png"), depth, kind)
+    target = path.with_suffix(".npy")
+    with atomic_write(target) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, np.asarray(depth, np.float32))
+    return target
+
+
+def frame_stem(source: Source, position: int, frame: Frame) -> str:
+    """Output name of a frame: the image's stem in a folder, `keyframe/index` in a SCARED
+    dataset, else the frame's position."""
+    files = getattr(source, "files", None)
+    if files:
+        return files[position].stem
+    if getattr(source, "parts", None):
+        return f"{frame.source}/{frame.index:06d}"
+    return f"{position:06d}"
+
+
+def _model_name(requested: str) -> str:
+    if requested == "default" and "default" not in models.available():
+        print(f"endodepth infer: no bundled default model; using {FALLBACK_MODEL}", file=sys.stderr)
+        return FALLBACK_MODEL
+    return requested
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    with open_source(path) as source:
+        try:
+            device = resolve_device(args.device)
+            model = models.create(_model_name(args.model), weights=args.weights, device=device, half=args.half)
+        except (KeyError, RuntimeError) as exc:
+            raise EndoDepthError(str(exc.args[0])) from None
+        out = args.out or path.parent / f"{path.stem}_depth"
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for i, frame in enumerate(tqdm(source, total=len(source), unit="frame", disable=len(source) == 1)):
+            target = out / frame_stem(source, i, frame)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            result = model.predict(frame.rgb)
+            written.append(write_result(target, result.depth, result.kind, frame.K, args.format))
+    print(f"{model.name}: wrote {len(written)} {args.format} file(s) of {model.kind} to {out}")
+    return 0

@@ -1,0 +1,69 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from endodepth.cli import main
+from endodepth.models import create
+from endodepth.models.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A small Depth Anything (network short side 70) with an output that varies."""
+    torch.manual_seed(0)
+    model = create("depth-anything-v2-vits", short_side=70)
+    with torch.no_grad():
+        model.depth_head.scratch.output_conv2[2].bias.fill_(1.0)
+    return save_checkpoint(model.state_dict(), tmp_path_factory.mktemp("ckpt") / "small.safetensors", model.name, model.options)
+
+
+def _image(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_image_writes_raw_output_at_image_size(checkpoint, tmp_path, capsys):
+    rgb = _image(0)
+    cv2.imwrite(str(tmp_path / "frame.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert main(["infer", str(tmp_path / "frame.png"), "--model", str(checkpoint), "--device", "cpu"]) == 0
+    written = np.load(tmp_path / "frame_depth" / "frame.npy")
+    expected = create(checkpoint).predict(rgb).depth
+    assert written.shape == (48, 64) and written.dtype == np.float32
+    np.testing.assert_allclose(written, expected, atol=1e-6)
+    assert "relative-inverse" in capsys.readouterr().out
+
+
+def test_folder_to_npz_keeps_names(checkpoint, tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, name in enumerate(("a2", "a10")):
+        cv2.imwrite(str(folder / f"{name}.png"), _image(i))
+    out = tmp_path / "out"
+    assert main(["infer", str(folder), "--model", str(checkpoint), "--format", "npz", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a10.npz", "a2.npz"]
+    with np.load(out / "a2.npz") as z:
+        assert z["depth"].shape == (48, 64) and str(z["kind"]) == "relative-inverse" and z["K"].shape == (3, 3)
+
+
+def test_video_to_png16_one_file_per_frame(checkpoint, tmp_path):
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(3):
+        writer.write(_image(i))
+    writer.release()
+    out = tmp_path / "out"
+    assert main(["infer", str(video), "--model", str(checkpoint), "--format", "png16", "--out", str(out)]) == 0
+    pngs = sorted(out.glob("*.png"))
+    assert [p.name for p in pngs] == ["000000.png", "000001.png", "000002.png"]
+    assert cv2.imread(str(pngs[0]), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    assert json.loads((out / "000000.json").read_text())["kind"] == "relative-inverse"
+
+
+def test_bad_model_and_missing_input_are_one_line_errors(checkpoint, tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "x.png"), _image(0))
+    assert main(["infer", str(tmp_path / "x.png"), "--model", "no-such-model"]) == 2
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+    assert main(["infer", str(tmp_path / "absent.png"), "--model", str(checkpoint)]) == 2
+    assert "absent.png: no such file" in capsys.readouterr().err
