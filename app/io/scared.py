@@ -86,7 +86,7 @@ def write_keyframe(
     _write_png(folder / RIGHT_IMAGE, right_frames[0])
     _write_tiff(folder / LEFT_DEPTH, left_xyz[0])
     _write_tiff(folder / RIGHT_DEPTH, right_xyz[0])
-    _write_video(folder / VIDEO, np.concatenate([left_frames, right_frames], axis=1), fps)
+    write_video(folder / VIDEO, np.concatenate([left_frames, right_frames], axis=1), fps)
     stacked = np.concatenate([left_xyz, right_xyz], axis=1)
     stacked[np.isnan(stacked).any(axis=-1)] = 0.0
     _write_tar(folder / SCENE_POINTS, ((SCENE_NAME.format(i), _tiff_bytes(p)) for i, p in enumerate(stacked)))
@@ -133,7 +133,8 @@ def _write_tiff(path: Path, xyz: np.ndarray) -> None:
         tmp.write_bytes(_tiff_bytes(xyz))
 
 
-def _write_video(path: Path, frames: np.ndarray, fps: float) -> None:
+def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
+    """Write RGB uint8 frames (N,H,W,3) as an mp4v video (temp name, then renamed)."""
     h, w = frames.shape[1:3]
     with atomic_write(path) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
@@ -145,7 +146,8 @@ def _write_video(path: Path, frames: np.ndarray, fps: float) -> None:
 
 
 def _write_tar(path: Path, members) -> None:
-    with atomic_write(path) as tmp, tarfile.open(tmp, "w:gz") as tar:
+    # compresslevel 1: XYZ floats barely shrink at higher levels, which cost more time
+    with atomic_write(path) as tmp, tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
         for name, data in members:
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -173,27 +175,41 @@ _INDEX_SPACING = 16 * 2**20
 
 
 class TarMembers:
-    """Random access by name to the files of a .tar.gz, indexed once (gzip seek points, no extraction)."""
+    """Random access by name to the files of a .tar.gz without extracting it.
+
+    Headers are indexed lazily, only as far as the member asked for, so playback from the start
+    streams; the gzip seek points laid on the way make later backward reads cheap.
+    """
+
+    _ERRORS = (OSError, EOFError, tarfile.TarError, indexed_gzip.ZranError)
 
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
+        self._members: dict[str, tarfile.TarInfo] = {}
+        self._complete = False
         try:
             self._gz = indexed_gzip.IndexedGzipFile(str(path), spacing=_INDEX_SPACING)
             self._tar = tarfile.open(fileobj=self._gz, mode="r:")
-            self._members = {Path(m.name).name: m for m in self._tar.getmembers() if m.isfile()}
-        except (OSError, EOFError, tarfile.TarError, indexed_gzip.ZranError) as exc:
+        except self._ERRORS as exc:
             raise InputError(path, f"not a readable tar.gz archive ({exc})") from None
+
+    def _find(self, name: str) -> tarfile.TarInfo | None:
+        while name not in self._members and not self._complete:
+            member = self._tar.next()
+            if member is None:
+                self._complete = True
+            elif member.isfile():
+                self._members[Path(member.name).name] = member
+        return self._members.get(name)
 
     def read(self, name: str) -> bytes | None:
         """The bytes of member `name`, or None when the archive has no such file."""
-        member = self._members.get(name)
-        if member is None:
-            return None
         with self._lock:
             try:
-                return self._tar.extractfile(member).read()
-            except (OSError, EOFError, tarfile.TarError, indexed_gzip.ZranError) as exc:
+                member = self._find(name)
+                return None if member is None else self._tar.extractfile(member).read()
+            except self._ERRORS as exc:
                 raise InputError(self.path / name, f"cannot be read from the archive ({exc})") from None
 
     def close(self) -> None:

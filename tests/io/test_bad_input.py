@@ -119,3 +119,22 @@ def test_cli_reports_one_line(tmp_path, capsys):
         err
         == f"endodepth info: error: {path}: cannot be opened as a video (not a video, or truncated/damaged)"
     )
+
+
+def test_scene_points_archive_not_gzip(keyframe):
+    archive = keyframe.folder / "data" / "scene_points.tar.gz"
+    archive.write_text("not an archive")
+    with pytest.raises(InputError, match="not a readable tar.gz archive") as info:
+        open_source(keyframe.folder).frame(0)
+    assert info.value.path == archive
+
+
+def test_scene_points_archive_truncated(keyframe):
+    archive = keyframe.folder / "data" / "scene_points.tar.gz"
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    source = open_source(keyframe.folder)
+    assert source.frame(0).gt_depth is not None
+    with pytest.raises(InputError, match="cannot be read from the archive") as info:
+        source.frame(3)
+    assert info.value.path == archive / "scene_points000003.tiff"
