@@ -5,8 +5,8 @@ Depth is cut into K bins with edges t_0 = 0, t_1 = alpha, ..., t_K = beta (`dept
 a pixel of depth z falls in bin d when t_d < z <= t_{d+1}. Pixels with no valid depth
 (NaN, z <= 0) and, unlike the reference code (which puts them in bin 0), pixels deeper than
 beta are ignored. A layer's feature map is upsampled bilinearly (align_corners=False) to the
-depth map's resolution (computed exactly through `bin_weights`) and averaged per bin over a stream of frames; R[k, d] = |mean response
-of unit k in bin d|. The depth selectivity of unit k is
+depth map's resolution (exactly, through `bin_weights`) and averaged per bin over a stream of
+frames; R[k, d] = |mean response of unit k in bin d|. The depth selectivity of unit k is
 DS_k = (R[k, d*] - mean of R[k, others]) / (R[k, d*] + mean of R[k, others]),
 d* = argmax_d R[k, d]; "others" are only the bins seen at least once (an empty bin has no mean
 response). The training regulariser (`endodepth.train.selectivity`) uses the same functions.
@@ -14,7 +14,7 @@ response). The training regulariser (`endodepth.train.selectivity`) uses the sam
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -30,7 +30,8 @@ MAX_PLOTTED_UNITS = 64
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, help="video, image folder, SCARED keyframe or dataset, or plain layout")
-    p.add_argument("--model", default="default", metavar="NAME_OR_CHECKPOINT", help="model to dissect (default: default)")
+    p.add_argument("--model", default="default", metavar="NAME_OR_CHECKPOINT",
+                   help="model to dissect (default: default)")
     p.add_argument("--weights", type=Path, metavar="FILE", help="weights for --model")
     p.add_argument("--layers", nargs="+", metavar="LAYER", help="module names (default: the model's default layers)")
     p.add_argument("--bins", type=int, default=64, help="number of depth bins K (default 64)")
@@ -40,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-depth", type=float, metavar="ALPHA",
                    help="upper edge of bin 0 (default: 1st percentile of the first batch's depth)")
     p.add_argument("--max-depth", type=float, metavar="BETA",
-                   help="far edge of the last bin; deeper pixels are ignored (default: 99th percentile of the first batch)")
+                   help="far edge of the last bin, deeper pixels are ignored "
+                   "(default: 99th percentile of the first batch's depth)")
     p.add_argument("--depth", choices=("auto", "gt", "prediction"), default="auto",
                    help="depth that defines the bins: auto = ground truth when the source has it, else the prediction")
     p.add_argument("--analysis-size", type=_size, metavar="WxH",
@@ -64,7 +66,7 @@ def frame_indices(total: int, wanted: int | None) -> list[int]:
         return list(range(total))
     if wanted < 1:
         raise EndoDepthError(f"--frames must be at least 1, got {wanted}")
-    return sorted({int(round(i)) for i in np.linspace(0, total - 1, wanted)})
+    return sorted({round(i) for i in np.linspace(0, total - 1, wanted)})
 
 
 def batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
@@ -85,7 +87,9 @@ def depth_range(depths: Sequence[np.ndarray], min_depth: float | None, max_depth
         return min_depth, max_depth
     values = np.concatenate([d[np.isfinite(d) & (d > 0)] for d in depths] + [np.zeros(0, np.float32)])
     if values.size == 0:
-        raise EndoDepthError("the first frames have no valid depth to set the bin range; give --min-depth and --max-depth")
+        raise EndoDepthError(
+            "the first frames have no valid depth to set the bin range; give --min-depth and --max-depth"
+        )
     lo, hi = np.percentile(values, RANGE_PERCENTILES)
     return (float(lo) if min_depth is None else min_depth), (float(hi) if max_depth is None else max_depth)
 
@@ -94,7 +98,9 @@ def check_spatial(features: dict[str, np.ndarray]) -> None:
     """Refuse transformer tokens (C, N, 1): selectivity needs a spatial map to match to depth."""
     for layer, f in features.items():
         if f.ndim != 3 or (f.shape[2] == 1 and f.shape[1] > 1):
-            raise EndoDepthError(f"layer {layer!r} gives {tuple(f.shape)}, not a (C, h, w) spatial map; choose another layer")
+            raise EndoDepthError(
+                f"layer {layer!r} gives {tuple(f.shape)}, not a (C, h, w) spatial map; choose another layer"
+            )
 
 
 def dissect(
@@ -211,15 +217,20 @@ def plot_layer(acc: SelectivityAccumulator, layer: str, folder: Path, title: str
         ax.text(0.02, 0.97, f"max {peak:.2g}" if peak > 0 else "no response", transform=ax.transAxes,
                 fontsize=6, va="top", color="0.3")
     more = f", units 0-{shown - 1} of {len(r)}" if shown < len(r) else ""
-    fig.suptitle(f"{title} {layer}: mean DS {mean:.3f}{more}\nx: depth bin 0 (near) .. {acc.bins - 1} (far); y: |mean response|, from 0 to the unit's max",
-                 fontsize=10)
+    fig.suptitle(
+        f"{title} {layer}: mean DS {mean:.3f}{more}\n"
+        f"x: depth bin 0 (near) .. {acc.bins - 1} (far); y: |mean response|, from 0 to the unit's max",
+        fontsize=10,
+    )
     units_png = folder / f"{_file_name(layer)}_units.png"
     _save(fig, units_png)
 
     matrix, _ = acc.sorted_matrix(layer)
     fig = Figure(figsize=(7, 5), layout="constrained")
     ax = fig.subplots()
-    image = ax.imshow(np.ma.masked_invalid(matrix), aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=1)
+    image = ax.imshow(
+        np.ma.masked_invalid(matrix), aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=1
+    )
     _depth_ticks(ax, acc.bin_edges, unit)
     ax.set_ylabel("unit, sorted by preferred bin")
     ax.set_title(f"{title} {layer}: response per depth bin (row / row max), mean DS {mean:.3f}", fontsize=9)
@@ -264,7 +275,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         header = {
             "source": {"path": str(args.path), "kind": source.kind, "frames": len(source)},
-            "model": {"name": model.name, "kind": model.kind, "weights": None if args.weights is None else str(args.weights)},
+            "model": {
+                "name": model.name,
+                "kind": model.kind,
+                "weights": None if args.weights is None else str(args.weights),
+            },
             "depth_source": depth_source,
             "depth_unit": unit,
             "prediction_to_depth": None if use_gt else ("1/x" if model.kind == "relative-inverse" else "as is"),

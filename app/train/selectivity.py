@@ -9,7 +9,7 @@ batch enter the mean of the others; a unit whose bin is absent gets DS 0 but sti
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch

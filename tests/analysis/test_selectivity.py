@@ -3,7 +3,6 @@ import math
 import cv2
 import numpy as np
 import pytest
-
 import torch
 import torch.nn.functional as F
 
@@ -58,7 +57,8 @@ def numpy_ds(r):
 
 
 def planted(rng, frames=3, h=12, w=16, scale=4):
-    """Blocky depth (one bin per 4x4 block of feature cells); unit k = 1 where the depth is in bin k, plus a constant unit."""
+    """Blocky depth (one bin per 4x4 block of feature cells); unit k = 1 where the depth is in bin k;
+    one more unit is constant."""
     edges = depth_bin_edges(K, ALPHA, BETA)
     centres = (edges[1:] + edges[:-1]) / 2
     out = []
@@ -167,6 +167,7 @@ def test_analysis_size_brings_the_depth_to_the_feature_grid():
         acc.update({"a": feats}, depth)
     ds, preferred, _ = acc.selectivity("a")
     np.testing.assert_allclose(ds[:K], 1.0)
+    np.testing.assert_array_equal(preferred[:K], np.arange(K))
     assert acc.counts("a").sum() == 3 * 12 * 16
 
 

@@ -71,7 +71,8 @@ def test_dissects_ground_truth_and_writes_recomputable_json_and_plots(plain_clip
     _, depths = clip()
     z = depths[[0, 2, 4]]
     assert counts.sum() == np.sum(np.isfinite(z) & (z <= 110))
-    assert data["average_selectivity"] == pytest.approx(np.mean([v["mean_selectivity"] for v in data["layers"].values()]))
+    means = [v["mean_selectivity"] for v in data["layers"].values()]
+    assert data["average_selectivity"] == pytest.approx(np.mean(means))
     for layer in layers:
         for kind in ("units", "matrix"):
             png = plots / f"{layer}_{kind}.png"
