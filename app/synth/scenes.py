@@ -149,9 +149,8 @@ def _surface_scene(rng: np.random.Generator, s: SynthSettings, frames: int) -> S
         mesh, centre, r_max = _organ_loop(rng, axis, height, tissue=1 + i)
         parts.append(mesh)
         loops.append((centre, r_max))
-    mesh = merge(parts)
-    poses = _hover_path(rng, s, frames, axis, height, loops, mesh)
-    return Scene(mesh, _tissue_table(rng, s, 1 + s.loop_count), _texture(rng, s), poses)
+    poses = _hover_path(rng, s, frames, axis, height, loops)
+    return Scene(merge(parts), _tissue_table(rng, s, 1 + s.loop_count), _texture(rng, s), poses)
 
 
 def _height_field(rng: np.random.Generator, axis: np.ndarray, s: SynthSettings) -> np.ndarray:
@@ -237,7 +236,7 @@ def _organ_loop(rng: np.random.Generator, axis: np.ndarray, height: np.ndarray,
 
 
 def _hover_path(rng: np.random.Generator, s: SynthSettings, n: int, axis: np.ndarray, height: np.ndarray,
-                loops: list, mesh: Mesh) -> np.ndarray:
+                loops: list) -> np.ndarray:
     """Camera-to-world poses looking down at the surface, backed off where they would be inside tissue."""
     target_xy = rng.uniform(-60, 60, 2) + 0.35 * s.speed * 60 * smooth_curve(rng, n, 90, 2)
     target = np.column_stack([target_xy, height_at(axis, height, target_xy)])
@@ -247,7 +246,7 @@ def _hover_path(rng: np.random.Generator, s: SynthSettings, n: int, axis: np.nda
     azimuth = rng.uniform(0, 2 * np.pi) + 0.6 * smooth_curve(rng, n, 150)[:, 0]
     forward = np.column_stack([np.sin(tilt) * np.cos(azimuth), np.sin(tilt) * np.sin(azimuth), -np.cos(tilt)])
     eye = target - distance[:, None] * forward
-    eye += _back_off(eye, -forward, axis, height, loops, mesh)[:, None] * -forward
+    eye += _back_off(eye, -forward, axis, height, loops)[:, None] * -forward
     roll = azimuth + np.radians(s.roll) * smooth_curve(rng, n, 120)[:, 0]
     up = np.column_stack([np.cos(roll), np.sin(roll), np.zeros(n)])
     return np.stack([look_at(e, f, u) for e, f, u in zip(eye, forward, up)])
@@ -256,18 +255,17 @@ def _hover_path(rng: np.random.Generator, s: SynthSettings, n: int, axis: np.nda
 CLEARANCE = 8.0
 
 
-def _back_off(eye: np.ndarray, back: np.ndarray, axis: np.ndarray, height: np.ndarray, loops: list,
-              mesh: Mesh) -> np.ndarray:
+def _back_off(eye: np.ndarray, back: np.ndarray, axis: np.ndarray, height: np.ndarray, loops: list) -> np.ndarray:
     """Smooth per-frame distance to move each eye along `back` so it stays clear of all tissue."""
     steps = np.arange(0.0, 400.0, 4.0)
-    cand = eye[:, None, :] + steps[None, :, None] * back[:, None, :]
-    flat = cand.reshape(-1, 3)
-    ok = flat[:, 2] >= height_at(axis, height, flat[:, :2]) + CLEARANCE
+    flat = (eye[:, None, :] + steps[None, :, None] * back[:, None, :]).reshape(-1, 3)
+    ok = np.ones(len(flat), bool)
+    for dx, dy in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)):
+        around = flat[:, :2] + CLEARANCE * np.array([dx, dy])
+        ok &= flat[:, 2] >= height_at(axis, height, around) + CLEARANCE
     for centre, r_max in loops:
         for point in centre[::8]:
             ok &= np.linalg.norm(flat - point, axis=1) >= r_max + CLEARANCE
-    dist = mesh.raycaster.compute_distance(np.ascontiguousarray(flat, np.float32)).numpy()
-    ok &= dist >= CLEARANCE
     ok = ok.reshape(len(eye), len(steps))
     first = np.where(ok.any(1), ok.argmax(1), len(steps) - 1)
     need = steps[first]

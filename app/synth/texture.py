@@ -91,28 +91,36 @@ def _vessels(rng: np.random.Generator, size: int, count: int, width_px: tuple[fl
     """Tileable branching vessel trees: random walks that thin out and fork, drawn anti-aliased."""
     pad = size // 2
     canvas = np.zeros((size + 2 * pad, size + 2 * pad), np.float32)
-    shift = 4
+    step = max(1.5, width_px[0])
     stack = [(rng.uniform(0, size, 2), rng.uniform(0, 2 * np.pi), width_px[0] * rng.uniform(0.6, 1.4),
               int(rng.integers(60, 160))) for _ in range(count)]
-    step = max(1.5, width_px[0])
     while stack:
-        p, angle, width, steps = stack.pop()
-        for _ in range(steps):
-            angle += rng.normal(0, 0.18)
-            q = p + step * np.array([np.cos(angle), np.sin(angle)])
-            if np.any(q < -pad + 2) or np.any(q > size + pad - 2):
-                break
-            a = tuple(int(round((v + pad) * (1 << shift))) for v in p)
-            b = tuple(int(round((v + pad) * (1 << shift))) for v in q)
-            cv2.line(canvas, a, b, 1.0, max(1, int(round(width))), cv2.LINE_AA, shift)
-            p = q
-            width = max(width_px[1], width * 0.992)
-            if rng.random() < 0.035 and width > 1.2 * width_px[1]:
+        start, angle, width, steps = stack.pop()
+        angles = angle + np.cumsum(rng.normal(0, 0.18, steps))
+        points = start + np.cumsum(step * np.column_stack([np.cos(angles), np.sin(angles)]), axis=0)
+        outside = np.nonzero((points < -pad + 2).any(1) | (points > size + pad - 2).any(1))[0]
+        end = outside[0] if len(outside) else steps
+        forks = np.nonzero(rng.random(end) < 0.035)[0]
+        widths = np.maximum(width_px[1], width * 0.992 ** np.arange(end))
+        widths *= 0.85 ** np.searchsorted(forks, np.arange(end), side="right")
+        widths = np.maximum(widths, width_px[1])
+        for k in forks:
+            if widths[k] > 1.2 * width_px[1]:
                 side = rng.choice([-1.0, 1.0])
-                stack.append((p.copy(), angle + side * rng.uniform(0.4, 1.1), width * 0.7, int(steps * 0.6)))
-                width *= 0.85
+                stack.append((points[k], angles[k] + side * rng.uniform(0.4, 1.1), widths[k] * 0.7, int(steps * 0.6)))
+        _draw_polyline(canvas, np.vstack([start, points[:end]]) + pad, widths)
     folded = np.roll(canvas, (-pad, -pad), axis=(0, 1)).reshape(2, size, 2, size).max(axis=(0, 2))
     return np.clip(folded, 0, 1)
+
+
+def _draw_polyline(canvas: np.ndarray, points: np.ndarray, widths: np.ndarray) -> None:
+    """Anti-aliased polyline whose integer thickness follows `widths` (one per segment)."""
+    shift = 4
+    fixed = np.round(points * (1 << shift)).astype(np.int32)
+    thickness = np.maximum(1, np.round(widths)).astype(int)
+    breaks = np.nonzero(np.diff(thickness))[0] + 1
+    for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(thickness)]):
+        cv2.polylines(canvas, [fixed[lo:hi + 1]], False, 1.0, int(thickness[lo]), cv2.LINE_AA, shift)
 
 
 def _blur_wrap(field: np.ndarray, sigma: float) -> np.ndarray:
