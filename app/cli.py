@@ -11,6 +11,7 @@ from endodepth.errors import EndoDepthError
 
 # name -> one-line help; each lives in endodepth.commands.<name> with add_arguments() and run().
 COMMANDS: dict[str, str] = {
+    "bench": "measure decode, inference, post-processing and end-to-end throughput",
     "synth": "write a synthetic endoscopy sequence with exact depth (SCARED or plain layout)",
     "models": "list the model zoo: names, parameters, input sizes, output kinds, weights",
     "infer": "run a depth model on an image, an image folder or a video and write depth",

@@ -63,7 +63,8 @@ class FrameResult:
     """Everything computed for one frame.
 
     `results`: each model's DepthResult, by model name. `timings`: milliseconds of
-    "decode_ms", "infer_ms" (all models), "infer_ms/<model>" and "post_ms". `generation`:
+    "decode_ms", "infer_ms" (all models), "infer_ms/<model>", "post_ms" and, from the
+    Runner, "latency_ms" (decode start to delivery). `generation`:
     the runner's generation when the frame was processed (compare with
     `Runner.generation` to ignore results of a file/model that was replaced).
     `depth`: depth (never inverse depth) per model. `valid`: pixels inside the field of
@@ -155,6 +156,10 @@ class Pipeline:
 
     def infer(self, frame: Frame) -> FrameResult:
         """Run every model on a decoded frame, then post-process."""
+        return self.post_process(self.predict(frame))
+
+    def predict(self, frame: Frame) -> FrameResult:
+        """Every model's answer for a decoded frame (no post-processing yet)."""
         timings: dict[str, float] = {}
         results: dict[str, DepthResult] = {}
         t0 = time.perf_counter()
@@ -162,32 +167,12 @@ class Pipeline:
             t = time.perf_counter()
             results[name] = self._predict(model, frame.rgb, self.layers.get(name, ()))
             timings[f"infer_ms/{name}"] = (time.perf_counter() - t) * 1e3
-        t1 = time.perf_counter()
-        out = FrameResult(frame, results, timings)
-        self._post_process(out)
-        timings["infer_ms"] = (t1 - t0) * 1e3
-        timings["post_ms"] = (time.perf_counter() - t1) * 1e3
-        return out
+        timings["infer_ms"] = (time.perf_counter() - t0) * 1e3
+        return FrameResult(frame, results, timings)
 
-    def to_cpu(self) -> None:
-        """Move every model to the CPU and release cached GPU memory."""
-        for model in self.models.values():
-            model.to("cpu")
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-    def _predict(self, model: DepthEstimator, rgb: np.ndarray, layers: tuple[str, ...]) -> DepthResult:
-        try:
-            return model.predict(rgb, layers)
-        except Exception as exc:
-            if not _is_oom(exc) or model.device.type != "cuda":
-                raise
-        self.to_cpu()
-        if self.on_notice is not None:
-            self.on_notice(DeviceFallback("CUDA ran out of memory; the models now run on the CPU"))
-        return model.predict(rgb, layers)
-
-    def _post_process(self, out: FrameResult) -> None:
+    def post_process(self, out: FrameResult) -> FrameResult:
+        """Add what the views need to a predicted frame: depth, masks, clouds, colours."""
+        t0 = time.perf_counter()
         post, rgb = self.post, out.frame.rgb
         valid = np.ones(rgb.shape[:2], dtype=bool) if out.frame.mask is None else out.frame.mask.astype(bool)
         if post.fov:
@@ -208,6 +193,26 @@ class Pipeline:
                 lo, hi = policy.update(depth, valid)
                 out.ranges[name] = (lo, hi)
                 out.colors[name] = colorize(depth, post.colormap, lo, hi, invalid=~valid)
+        out.timings["post_ms"] = (time.perf_counter() - t0) * 1e3
+        return out
+
+    def to_cpu(self) -> None:
+        """Move every model to the CPU and release cached GPU memory."""
+        for model in self.models.values():
+            model.to("cpu")
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _predict(self, model: DepthEstimator, rgb: np.ndarray, layers: tuple[str, ...]) -> DepthResult:
+        try:
+            return model.predict(rgb, layers)
+        except Exception as exc:
+            if not _is_oom(exc) or model.device.type != "cuda":
+                raise
+        self.to_cpu()
+        if self.on_notice is not None:
+            self.on_notice(DeviceFallback("CUDA ran out of memory; the models now run on the CPU"))
+        return model.predict(rgb, layers)
 
 
 @dataclass
@@ -218,6 +223,7 @@ class _Item:
     due: float
     frame: Frame | None = None
     decode_ms: float = 0.0
+    started: float = 0.0
 
 
 class Runner:
@@ -390,10 +396,11 @@ class Runner:
             self._loop = bool(loop)
 
     def stats(self) -> dict:
-        """Live numbers over the last second: decode/infer/post ms (mean, p95), displayed fps,
-        dropped frames since play, device and, on CUDA, GPU memory in MiB."""
+        """Live numbers over the last second: decode/infer/post ms and latency (decode start
+        to delivery) ms, mean and p95; displayed fps; dropped frames since play; device and,
+        on CUDA, GPU memory in MiB."""
         out: dict = {}
-        for stage in ("decode", "infer", "post"):
+        for stage in ("decode", "infer", "post", "latency"):
             s = summarize(self._window.values(stage))
             out[f"{stage}_ms"] = s["mean"]
             out[f"{stage}_ms_p95"] = s["p95"]
@@ -473,7 +480,7 @@ class Runner:
     def _decode_loop(self) -> None:
         while (got := self._wait_for(self._next_job)) is not None:
             job, pipeline = got
-            t = time.perf_counter()
+            t = job.started = time.perf_counter()
             try:
                 job.frame = pipeline.decode(job.index)
             except Exception as exc:
@@ -537,6 +544,8 @@ class Runner:
                     return
                 self._position = item.index
                 finished = self._ends_playback(item)
+            result.timings["latency_ms"] = (time.perf_counter() - item.started) * 1e3
+            self._window.add("latency", result.timings["latency_ms"])
             self._window.add("delivered")
             if self.on_result is not None:
                 self.on_result(result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 COLORMAPS: tuple[str, ...] = ("turbo", "viridis", "magma", "inferno", "gray")
@@ -28,13 +29,11 @@ def lut(name: str) -> np.ndarray:
 
 
 def normalize(depth: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Depth mapped to LUT indices 0..255 (uint8) for the range [lo, hi]; NaN -> 0."""
-    span = float(hi) - float(lo)
-    scale = 255.0 / span if span > 0 else 0.0
-    x = (np.asarray(depth, dtype=np.float32) - np.float32(lo)) * np.float32(scale)
-    np.clip(x, 0.0, 255.0, out=x)
-    np.nan_to_num(x, copy=False, nan=0.0)
-    return (x + 0.5).astype(np.uint8)
+    """Depth mapped to LUT indices 0..255 (uint8, rounded) for the range [lo, hi]; NaN -> 0."""
+    lo, hi = float(lo), float(hi)
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    clipped = np.clip(np.asarray(depth, dtype=np.float32), lo, hi)
+    return cv2.convertScaleAbs(clipped, alpha=scale, beta=-lo * scale)
 
 
 def colorize(
@@ -53,9 +52,15 @@ def colorize(
         flo, fhi = PerFrameRange().update(depth, ~bad)
         lo = flo if lo is None else lo
         hi = fhi if hi is None else hi
-    rgb = lut(name)[normalize(depth, lo, hi)]
-    rgb[bad] = 0
-    return rgb
+    rgb = cv2.applyColorMap(normalize(depth, lo, hi), _lut_image(name))
+    if not bad.any():
+        return rgb
+    return cv2.bitwise_and(rgb, rgb, mask=(~bad).view(np.uint8))
+
+
+@lru_cache(maxsize=None)
+def _lut_image(name: str) -> np.ndarray:
+    return np.ascontiguousarray(lut(name).reshape(256, 1, 3))
 
 
 def colorbar_image(name: str, height: int = 256, width: int = 16) -> np.ndarray:
@@ -94,7 +99,12 @@ class PerFrameRange(RangePolicy):
 
 
 class PercentileRange(RangePolicy):
-    """Per-frame percentiles (default 2-98 %): robust to outliers such as highlights."""
+    """Per-frame percentiles (default 2-98 %): robust to outliers such as highlights.
+
+    Large frames are sampled evenly to about `samples` values (display needs no more).
+    """
+
+    samples = 100_000
 
     def __init__(self, lo_pct: float = 2.0, hi_pct: float = 98.0) -> None:
         if not 0.0 <= lo_pct < hi_pct <= 100.0:
@@ -105,6 +115,7 @@ class PercentileRange(RangePolicy):
         v = _valid_values(depth, valid)
         if v.size == 0:
             return 0.0, 1.0
+        v = v[:: max(1, v.size // self.samples)]
         lo, hi = np.percentile(v, (self.lo_pct, self.hi_pct))
         return float(lo), float(hi)
 

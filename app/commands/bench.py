@@ -1,0 +1,227 @@
+"""`endodepth bench`: decode, inference, post-processing and end-to-end throughput of the
+pipeline the GUI runs, with latency percentiles and peak memory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from endodepth import models
+from endodepth.errors import EndoDepthError
+from endodepth.io.atomic import atomic_write
+from endodepth.io.source import open_source
+from endodepth.models.registry import resolve_device
+from endodepth.pipeline.runner import FrameResult, Pipeline, PostOptions, Runner
+from endodepth.pipeline.stats import summarize
+from endodepth.vis.colormap import COLORMAPS
+
+
+def default_model() -> str:
+    """`default` (the bundled model) when registered, else `meter-xxs`."""
+    return "default" if "default" in models.available() else "meter-xxs"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", type=Path, help="video, image folder, SCARED keyframe/dataset or plain layout")
+    p.add_argument("--model", action="append", metavar="NAME",
+                   help=f"model name or checkpoint; repeat for several (default: {default_model()})")
+    p.add_argument("--weights", type=Path, help="checkpoint for a single --model")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    p.add_argument("--half", action="store_true", help="float16 on CUDA")
+    p.add_argument("--frames", type=int, default=100, help="frames to time (default 100, at most the source's)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed inference passes first (default 3)")
+    p.add_argument("--max-points", type=int, default=50_000, help="point budget of the back-projection")
+    p.add_argument("--colormap", default="turbo", choices=COLORMAPS)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers as JSON")
+
+
+def _stage(ms: list[float]) -> dict:
+    s = summarize(ms)
+    s["fps"] = 1e3 / s["mean"] if s["mean"] > 0 else math.inf
+    return s
+
+
+def _peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024.0 if sys.platform != "darwin" else kb / 2**20
+
+
+def measure_stages(pipeline: Pipeline, count: int, warmup: int) -> dict:
+    """Each stage alone, one after the other on one thread: decode (sequential reads),
+    inference (all models) and post-processing (masks, back-projection, colours)."""
+    decode, infer, post = [], [], []
+    per_model: dict[str, list[float]] = {n: [] for n in pipeline.models}
+    for i in range(count):
+        t = time.perf_counter()
+        frame = pipeline.decode(i)
+        decode.append((time.perf_counter() - t) * 1e3)
+        for _ in range(warmup if i == 0 else 0):
+            pipeline.predict(frame)
+        predicted = pipeline.predict(frame)
+        infer.append(predicted.timings["infer_ms"])
+        for name in per_model:
+            per_model[name].append(predicted.timings[f"infer_ms/{name}"])
+        post.append(pipeline.post_process(predicted).timings["post_ms"])
+    return {
+        "decode": _stage(decode),
+        "inference": {**_stage(infer), "models": {n: _stage(v) for n, v in per_model.items()}},
+        "post": _stage(post),
+    }
+
+
+def _on_a_thread(fn, *args):
+    """fn(*args) on a fresh thread, as the Runner's stages run (torch's intra-op threading
+    behaves differently on the main thread), returning its result or raising its error."""
+    out: dict = {}
+
+    def target() -> None:
+        try:
+            out["value"] = fn(*args)
+        except BaseException as exc:  # re-raised on the calling thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=target, name="endodepth-bench")
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def measure_end_to_end(pipeline: Pipeline, count: int, timeout: float = 3600.0) -> dict:
+    """The threaded Runner in every-frame mode, as fast as it goes, over the first `count` frames."""
+    latencies: list[float] = []
+    errors: list[Exception] = []
+    done = threading.Event()
+
+    def on_result(result: FrameResult) -> None:
+        latencies.append(result.timings["latency_ms"])
+        if len(latencies) + len(errors) >= count:
+            done.set()
+
+    def on_error(exc: Exception) -> None:
+        errors.append(exc)
+        if len(latencies) + len(errors) >= count:
+            done.set()
+
+    runner = Runner(pipeline, on_result=on_result, on_error=on_error, on_finished=done.set,
+                    realtime=False, speed=math.inf)
+    t0 = time.perf_counter()
+    runner.play(0)
+    finished = done.wait(timeout)
+    elapsed = time.perf_counter() - t0
+    runner.stop()
+    if errors:
+        raise errors[0]
+    if not finished:
+        raise TimeoutError(f"end-to-end run did not finish {count} frames in {timeout:.0f} s")
+    return {"frames": len(latencies), "seconds": elapsed, "fps": len(latencies) / elapsed,
+            "latency_ms": summarize(latencies)}
+
+
+class _Window:
+    """The first `count` frames of a source (the Runner plays a source to its end)."""
+
+    def __init__(self, source, count: int) -> None:
+        self.source, self.count, self.fps = source, count, source.fps
+
+    def __len__(self) -> int:
+        return self.count
+
+    def frame(self, i: int):
+        return self.source.frame(i)
+
+
+def benchmark(args: argparse.Namespace) -> dict:
+    """All the numbers `endodepth bench` prints, as a dict."""
+    names = args.model or [default_model()]
+    if args.weights is not None and len(names) != 1:
+        raise EndoDepthError("--weights goes with exactly one --model")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        device = resolve_device(args.device)
+        nets = [models.create(n, weights=args.weights, device=device, half=args.half) for n in names]
+    except (KeyError, RuntimeError) as exc:
+        raise EndoDepthError(str(exc.args[0] if exc.args else exc)) from exc
+    source = open_source(args.path)
+    try:
+        count = max(1, min(args.frames, len(source)))
+        window = _Window(source, count)
+        post = PostOptions(max_points=args.max_points, fov=True, colormap=args.colormap)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        stages = _on_a_thread(measure_stages, Pipeline(window, nets, post=post), count, args.warmup)
+        end_to_end = measure_end_to_end(Pipeline(window, nets, post=post), count)
+        info = source.describe()
+    finally:
+        source.close()
+    worker_ms = stages["inference"]["mean"] + stages["post"]["mean"]
+    threads = {"decode": stages["decode"]["fps"], "inference+post": 1e3 / worker_ms if worker_ms > 0 else math.inf}
+    slowest = min(threads, key=threads.get)
+    memory = {"peak_rss_mb": _peak_rss_mb()}
+    if device.type == "cuda":
+        memory["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return {
+        "source": {k: v for k, v in info.items() if isinstance(v, (str, int, float, bool))},
+        "frames": count,
+        "size": list(window.source.size) if hasattr(window.source, "size") else None,
+        "models": names,
+        "device": str(device),
+        "half": bool(args.half),
+        "torch_threads": torch.get_num_threads(),
+        **stages,
+        "end_to_end": end_to_end,
+        "slowest_stage": slowest,
+        "slowest_stage_fps": threads[slowest],
+        "overlap_ratio": end_to_end["fps"] / threads[slowest],
+        "memory": memory,
+    }
+
+
+def _row(label: str, s: dict) -> str:
+    return (f"{label:22} {s['mean']:9.2f} {s['p50']:9.2f} {s['p95']:9.2f} {s['p99']:9.2f} "
+            f"{s['fps']:9.1f}")
+
+
+def report(r: dict) -> str:
+    """The human-readable table."""
+    lines = [
+        f"{r['source'].get('name', '')}: {r['frames']} frames"
+        + (f" {r['size'][0]}x{r['size'][1]}" if r["size"] else "")
+        + f" | models {', '.join(r['models'])} | device {r['device']}{' fp16' if r['half'] else ''}",
+        f"{'stage (ms per frame)':22} {'mean':>9} {'p50':>9} {'p95':>9} {'p99':>9} {'fps':>9}",
+        _row("decode", r["decode"]),
+        _row("inference", r["inference"]),
+    ]
+    if len(r["inference"]["models"]) > 1:
+        lines += [_row(f"  {n}", s) for n, s in r["inference"]["models"].items()]
+    e2e = r["end_to_end"]
+    lines += [
+        _row("post (mask,cloud,color)", r["post"]),
+        _row("end-to-end latency", {**e2e["latency_ms"], "fps": e2e["fps"]}),
+        f"end-to-end throughput {e2e['fps']:.1f} fps = {r['overlap_ratio']:.2f} x the slowest stage "
+        f"({r['slowest_stage']}, {r['slowest_stage_fps']:.1f} fps); decoding overlaps inference",
+        f"peak memory: RSS {r['memory']['peak_rss_mb']:.0f} MiB"
+        + (f", CUDA max allocated {r['memory']['cuda_max_allocated_mb']:.0f} MiB"
+           if "cuda_max_allocated_mb" in r["memory"] else ""),
+    ]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = benchmark(args)
+    print(report(result))
+    if args.json is not None:
+        with atomic_write(args.json) as tmp:
+            Path(tmp).write_text(json.dumps(result, indent=2, default=float))
+    return 0
