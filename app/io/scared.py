@@ -189,7 +189,7 @@ class TarMembers:
         self._members: dict[str, tarfile.TarInfo] = {}
         self._complete = False
         try:
-            self._gz = indexed_gzip.IndexedGzipFile(str(path), spacing=_INDEX_SPACING)
+            self._gz = indexed_gzip.IndexedGzipFile(str(path), spacing=_INDEX_SPACING, buffer_size=2**20)
             self._tar = tarfile.open(fileobj=self._gz, mode="r:")
         except self._ERRORS as exc:
             raise InputError(path, f"not a readable tar.gz archive ({exc})") from None
