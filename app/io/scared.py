@@ -133,8 +133,9 @@ def _write_tiff(path: Path, xyz: np.ndarray) -> None:
         tmp.write_bytes(_tiff_bytes(xyz))
 
 
-def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
-    """Write RGB uint8 frames (N,H,W,3) as an mp4v video (temp name, then renamed)."""
+def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
+    """Write RGB uint8 frames (N,H,W,3) as an mp4v video (lossy; temp name, then renamed)."""
+    path = Path(path)
     h, w = frames.shape[1:3]
     with atomic_write(path) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
@@ -143,6 +144,7 @@ def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
         for rgb in frames:
             writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         writer.release()
+    return path
 
 
 def _write_tar(path: Path, members) -> None:
