@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
-from timm.layers import LayerNorm2d
-from torch import nn
-
 from endodepth.errors import CheckpointError
 from endodepth.models.checkpoint import load_into, read_checkpoint, save_checkpoint
 from endodepth.models.depth_anything import DepthAnythingV2, da2_checkpoint_filter
 from endodepth.models.registry import register
+from timm.layers import LayerNorm2d
+from torch import nn
 
 SUBSPACES = ("attention", "mlp", "conv", "head")
 _LINEAR_TARGETS = {"attention": ("attn.qkv", "attn.proj"), "mlp": ("mlp.fc1", "mlp.fc2")}
@@ -155,7 +154,10 @@ def apply_adapters(
     elif conv[0] != "none":
         raise ValueError(f"unknown conv adapter {conv[0]!r} (lora or none)")
     if lora_patterns:
-        from peft import LoraConfig, inject_adapter_in_model  # imported on use: slow to import
+        from peft import (  # imported on use: slow to import
+            LoraConfig,
+            inject_adapter_in_model,
+        )
 
         config = LoraConfig(
             r=4,

@@ -8,13 +8,12 @@ checkpoints are trained in metres, so load them with `max_depth` = their max dep
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from endodepth.models.base import DepthEstimator
 from endodepth.models.dinov2 import BACKBONES, PATCH, create_dinov2, intermediate_tokens
 from endodepth.models.dpt import DPTHead

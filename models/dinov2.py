@@ -12,8 +12,8 @@ import math
 import timm
 import torch
 import torch.nn.functional as F
-from torch import nn
 from timm.models.vision_transformer import VisionTransformer
+from torch import nn
 
 PATCH = 14
 # size -> (timm architecture, blocks Depth Anything V2 reads its four feature maps from)

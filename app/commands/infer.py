@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
-
 from endodepth import models
 from endodepth.errors import EndoDepthError
 from endodepth.io.export import atomic_write, write_depth_npz, write_depth_png16
 from endodepth.io.source import Source, open_source
 from endodepth.models.registry import resolve_device
 from endodepth.pipeline.frame import Frame
+from tqdm import tqdm
 
 FORMATS = ("npy", "npz", "png16")
 FALLBACK_MODEL = "depth-anything-v2-vits"
@@ -41,9 +40,8 @@ def write_result(path: Path, depth, kind: str, K, fmt: str) -> Path:
     if fmt == "png16":
         return write_depth_png16(path.with_suffix(".png"), depth, kind)
     target = path.with_suffix(".npy")
-    with atomic_write(target) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(depth, np.float32))
+    with atomic_write(target) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.asarray(depth, np.float32))
     return target
 
 

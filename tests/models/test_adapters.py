@@ -1,8 +1,6 @@
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from endodepth.errors import CheckpointError
 from endodepth.models import create
 from endodepth.models.adapters import (
@@ -16,6 +14,7 @@ from endodepth.models.adapters import (
     unmerge_adapters,
 )
 from endodepth.models.checkpoint import save_checkpoint
+from torch import nn
 
 VITS_BLOCKS, DIM, HIDDEN = 12, 384, 1536
 

@@ -1,9 +1,12 @@
 import numpy as np
 import pytest
 import torch
-
 from endodepth.models import available, create, spec
-from endodepth.models.depth_anything import DepthAnythingV2, da2_checkpoint_filter, resize_shape
+from endodepth.models.depth_anything import (
+    DepthAnythingV2,
+    da2_checkpoint_filter,
+    resize_shape,
+)
 from endodepth.models.dinov2 import dinov2_pos_embed
 
 # Official parameter counts (reference notes 4.1) include DINOv2's unused mask_token (1, C),
