@@ -17,6 +17,8 @@ from endodepth.analysis.selectivity import (
 
 ALPHA, BETA, K = 2.0, 20.0, 8
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def reference_edges(k, alpha, beta):
     """The reference thresholds written out term by term."""

@@ -10,6 +10,8 @@ from endodepth.io.plain import write_plain
 
 H, W = 64, 80
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def clip(n=5, seed=0):
     """Frames whose brightness falls with depth, and that depth (mm): a tilted plane that moves."""
