@@ -229,10 +229,11 @@ class _Item:
 class Runner:
     """Runs a Pipeline on a decode thread and an inference thread.
 
-    Modes: real-time (`realtime=True`): frames fall due on a clock at fps*speed; the
-    decoder skips frames that are already late and the worker keeps only the newest
-    decoded frame, so the display never lags; skipped frames are counted in
-    `stats()["dropped"]`. Every-frame (`realtime=False`): all frames in order, paced at
+    Modes: real-time (`realtime=True`): frames fall due on a clock at fps*speed; while
+    the worker is busy the decoder waits and decodes, just in time, the frame that falls
+    due when the worker is free; it skips frames that are already late and the worker
+    keeps only the newest decoded frame, so the display never lags; skipped frames are
+    counted in `stats()["dropped"]`. Every-frame (`realtime=False`): all frames in order, paced at
     most at fps*speed (speed=math.inf: as fast as possible).
 
     Callbacks run on the worker threads and must return quickly (a Qt wrapper emits a
@@ -268,6 +269,7 @@ class Runner:
         self._next = 0
         self._anchor = (0.0, 0)
         self._last_start = -math.inf
+        self._busy_since: float | None = None
         self._position = -1
         self._dropped = 0
         self._closing = False
@@ -451,8 +453,18 @@ class Runner:
         paced = math.isfinite(rate) and rate > 0
         index = self._next
         if self._realtime and paced:
+            now = target = time.monotonic()
+            if self._busy_since is not None:
+                # Decode just in time: the frame that falls due when the worker is free.
+                if self._queue:
+                    return None, 0.1
+                decode = self._mean_s("decode")
+                free_at = self._busy_since + self._mean_s("infer") + self._mean_s("post")
+                if now < free_at - decode:
+                    return None, min(free_at - decode - now, 0.1)
+                target = max(free_at, now + decode)
             t0, i0 = self._anchor
-            late = i0 + int((time.monotonic() - t0) * rate)
+            late = i0 + int((target - t0) * rate)
             limit = late if self._loop else min(late, n - 1)
             if limit > index:
                 self._dropped += limit - index
@@ -509,7 +521,7 @@ class Runner:
         wait = start - time.monotonic()
         if wait > 0:
             return None, min(wait, 0.1)
-        self._last_start = time.monotonic()
+        self._last_start = self._busy_since = time.monotonic()
         self._cv.notify_all()
         return self._queue.popleft(), 0.0
 
@@ -520,12 +532,20 @@ class Runner:
                 result = pipeline.infer(item.frame)
             except Exception as exc:
                 self._fail(item, "inference", exc)
-                continue
-            result.timings["decode_ms"] = item.decode_ms
-            result.generation = item.generation
-            self._window.add("infer", result.timings["infer_ms"])
-            self._window.add("post", result.timings["post_ms"])
-            self._deliver_result(item, result)
+            else:
+                result.timings["decode_ms"] = item.decode_ms
+                result.generation = item.generation
+                self._window.add("infer", result.timings["infer_ms"])
+                self._window.add("post", result.timings["post_ms"])
+                self._deliver_result(item, result)
+            with self._cv:
+                self._busy_since = None
+                self._cv.notify_all()
+
+    def _mean_s(self, stage: str) -> float:
+        """Mean duration of a stage over the last second, in seconds (0 before any)."""
+        values = self._window.values(stage)
+        return sum(values) / len(values) / 1e3 if values else 0.0
 
     def _current(self, item: _Item) -> bool:
         return item.ticket == self._ticket and item.generation == self._generation

@@ -163,3 +163,22 @@ def test_stats_report_stage_times_and_fps(collect, runners):
     s = runner.stats()
     assert s["infer_ms"] >= 5.0 and s["infer_ms_p95"] >= s["infer_ms"] * 0.5
     assert s["decode_ms"] >= 0 and s["fps"] > 0 and s["dropped"] == 0 and s["device"] == "cpu"
+    assert all(r.timings["latency_ms"] >= r.timings["infer_ms"] for r in collect.results)
+    assert s["latency_ms"] >= 5.0
+
+
+@pytest.mark.parametrize("realtime", [True, False])
+def test_playback_never_runs_ahead_of_the_clock(collect, runners, realtime):
+    import time
+
+    fps, speed = 50.0, 2.0
+    stamps = {}
+    runner = runners(Pipeline(MemorySource(12, fps=fps), [FakeDepth()], post=FAST), realtime=realtime,
+                     speed=speed, **collect.callbacks())
+    runner.on_result = lambda r: (stamps.setdefault(r.index, time.monotonic()), collect.on_result(r))
+    start = time.monotonic()
+    runner.play(0)
+    assert collect.finished.wait(10)
+    assert collect.indices[-1] == 11
+    for i, t in stamps.items():
+        assert t - start >= i / (fps * speed) - 1e-3
