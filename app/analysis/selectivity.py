@@ -15,6 +15,7 @@ response). The training regulariser (`endodepth.train.selectivity`) uses the sam
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -56,11 +57,25 @@ def depth_bins(depth: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     return labels.masked_fill(invalid, -1)
 
 
-def _taps(out_len: int, in_len: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _taps(out_len: int, in_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Bilinear (align_corners=False) taps along one axis: two input indices per output index, weight of the 2nd."""
-    src = ((torch.arange(out_len, dtype=torch.float64, device=device) + 0.5) * (in_len / out_len) - 0.5).clamp(min=0)
+    src = ((torch.arange(out_len, dtype=torch.float64) + 0.5) * (in_len / out_len) - 0.5).clamp(min=0)
     i0 = src.floor().long().clamp(max=in_len - 1)
     return i0, (i0 + 1).clamp(max=in_len - 1), src - i0
+
+
+@lru_cache(maxsize=32)
+def _pixel_taps(height: int, width: int, h: int, w: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each pixel of an (h, w) map resized to (height, width): its 4 source pixels (flat) and their weights."""
+    y0, y1, wy = _taps(height, h)
+    x0, x1, wx = _taps(width, w)
+    rows = torch.stack([y0 * w, y1 * w])[:, None, :, None]
+    cols = torch.stack([x0, x1])[None, :, None, :]
+    row_w = torch.stack([1 - wy, wy])[:, None, :, None]
+    col_w = torch.stack([1 - wx, wx])[None, :, None, :]
+    index = (rows + cols).reshape(4, height * width)
+    weight = (row_w * col_w).reshape(4, height * width)
+    return index.to(device), weight.to(device)
 
 
 def bin_weights(labels: torch.Tensor, bins: int, size: tuple[int, int]) -> torch.Tensor:
@@ -72,17 +87,14 @@ def bin_weights(labels: torch.Tensor, bins: int, size: tuple[int, int]) -> torch
     """
     batch, height, width = labels.shape
     h, w = size
-    y0, y1, wy = _taps(height, h, labels.device)
-    x0, x1, wx = _taps(width, w, labels.device)
-    b, yy, xx = (labels >= 0).nonzero(as_tuple=True)
-    base = (b * bins + labels[b, yy, xx]) * (h * w)
-    rows = torch.stack([y0[yy] * w, y1[yy] * w])
-    cols = torch.stack([x0[xx], x1[xx]])
-    row_w, col_w = torch.stack([1 - wy[yy], wy[yy]]), torch.stack([1 - wx[xx], wx[xx]])
-    index = base + rows[:, None] + cols[None, :]  # (2, 2, pixels): the four taps
-    weight = row_w[:, None] * col_w[None, :]
-    total = batch * bins * h * w
-    return torch.bincount(index.reshape(-1), weights=weight.reshape(-1), minlength=total).view(batch, bins, h * w)
+    index, weight = _pixel_taps(height, width, h, w, str(labels.device))
+    flat = labels.reshape(batch, 1, -1)
+    offset = torch.arange(batch, device=labels.device).view(batch, 1, 1) * bins
+    index = (offset + flat.clamp(min=0)) * (h * w) + index
+    weight = weight * (flat >= 0)  # unlabelled pixels add nothing
+    return torch.bincount(index.reshape(-1), weights=weight.reshape(-1), minlength=batch * bins * h * w).view(
+        batch, bins, h * w
+    )
 
 
 def selectivity_index(responses: torch.Tensor, pick: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
