@@ -1,0 +1,218 @@
+"""`endodepth-gui [PATH] [--model NAME_OR_CHECKPOINT ...] [--device auto|cuda|cpu]`: create the
+application, the window, open PATH (or the bundled sample clip) and run; `--play --quit-after N
+--stats-out FILE.json` plays N frames and writes playback statistics; `--screenshot FILE` saves the window."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+HEARTBEAT_MS = 10
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="endodepth-gui", description="EndoDepth viewer.")
+    p.add_argument("path", nargs="?", help="video, image folder, SCARED keyframe or dataset (default: bundled sample)")
+    p.add_argument("--model", action="append", metavar="NAME_OR_CHECKPOINT",
+                   help="depth model; repeat to compare models (the first one is shown in the main views)")
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default=None, help="where the models run")
+    p.add_argument("--play", action="store_true", help="start playing once the first frame is shown")
+    p.add_argument("--quit-after", type=int, metavar="N", help="quit after N frames were shown")
+    p.add_argument("--stats-out", metavar="FILE.json", help="write playback statistics when quitting")
+    p.add_argument("--every-frame", action="store_true", help="process every frame instead of real-time playback")
+    p.add_argument("--screenshot", metavar="FILE.png", help="save a picture of the window when quitting")
+    p.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
+    return p
+
+
+class Heartbeat(QtCore.QObject):
+    """A fast QTimer on the GUI thread: the longest gap between ticks is the longest stall."""
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.timer = QtCore.QTimer(self)
+        self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+        self.longest_ms = 0.0
+        self._last: float | None = None
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self.timer.start(HEARTBEAT_MS)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.longest_ms = max(self.longest_ms, (now - self._last) * 1e3)
+        self._last = now
+
+
+class PlaybackRecorder(QtCore.QObject):
+    """Counts shown frames after playback starts and writes the --stats-out numbers."""
+
+    def __init__(self, window, quit_after: int | None, stats_out: str | None, screenshot: str | None) -> None:
+        super().__init__(window)
+        self.window, self.quit_after, self.stats_out, self.screenshot = window, quit_after, stats_out, screenshot
+        self.heartbeat = Heartbeat(self)
+        self.shown = 0
+        self.first_index: int | None = None
+        self.last_index = 0
+        self.t0: float | None = None
+        self.infer_ms: list[float] = []
+        self.done = False
+        window.frame_shown.connect(self._on_frame)
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+        self.heartbeat.start()
+
+    def _on_frame(self, index: int) -> None:
+        if self.t0 is None or self.done:
+            return
+        self.shown += 1
+        self.first_index = index if self.first_index is None else self.first_index
+        self.last_index = index
+        update = self.window.last_update
+        if update is not None:
+            self.infer_ms.append(float(update.result.timings.get("infer_ms", float("nan"))))
+        if self.quit_after is not None and self.shown >= self.quit_after:
+            self.finish()
+
+    def stats(self) -> dict:
+        elapsed = time.perf_counter() - (self.t0 or time.perf_counter())
+        runner = self.window.worker.runner.stats()
+        infer = np.asarray(self.infer_ms, float)
+        return {
+            "frames_shown": self.shown,
+            "frames_dropped": int(runner["dropped"]) + self.window.gui_dropped,
+            "first_frame": self.first_index,
+            "last_frame": self.last_index,
+            "seconds": elapsed,
+            "display_fps": self.shown / elapsed if elapsed > 0 else 0.0,
+            "source_fps": self.window.info.fps if self.window.info else None,
+            "inference_ms_mean": float(np.nanmean(infer)) if infer.size else None,
+            "inference_ms_p95": float(np.nanpercentile(infer, 95)) if infer.size else None,
+            "inference_fps": 1e3 / float(np.nanmean(infer)) if infer.size else None,
+            "gui_longest_stall_ms": self.heartbeat.longest_ms,
+            "device": runner["device"],
+            "models": self.window.models,
+            "file": self.window.info.path if self.window.info else None,
+        }
+
+    def finish(self) -> None:
+        """Write statistics and the screenshot, then close the window."""
+        if self.done:
+            return
+        self.done = True
+        self.window.play(False)
+        if self.stats_out:
+            Path(self.stats_out).write_text(json.dumps(self.stats(), indent=2))
+        if self.screenshot:
+            save_screenshot(self.window, self.screenshot)
+        self.window.close()
+
+
+def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> Path:
+    """The window as drawn, GL views included (QWidget.grab renders QOpenGLWidgets too)."""
+    QtWidgets.QApplication.processEvents()
+    pixmap = window.grab()
+    if not pixmap.save(str(path)):
+        raise OSError(f"{path}: could not save the screenshot")
+    return Path(path)
+
+
+def apply_style(app: QtWidgets.QApplication) -> None:
+    """Fusion with a dark palette, plus the bundled stylesheet."""
+    from importlib.resources import files
+
+    app.setStyle("Fusion")
+    palette = QtGui.QPalette()
+    dark, base, text = QtGui.QColor(37, 39, 44), QtGui.QColor(26, 27, 31), QtGui.QColor(225, 228, 232)
+    role = QtGui.QPalette.ColorRole
+    for r, c in ((role.Window, dark), (role.Base, base), (role.AlternateBase, dark), (role.Button, dark),
+                 (role.WindowText, text), (role.Text, text), (role.ButtonText, text),
+                 (role.ToolTipBase, base), (role.ToolTipText, text),
+                 (role.Highlight, QtGui.QColor(64, 128, 200)), (role.HighlightedText, QtGui.QColor(255, 255, 255))):
+        palette.setColor(r, c)
+    palette.setColor(QtGui.QPalette.ColorGroup.Disabled, role.Text, QtGui.QColor(120, 120, 120))
+    palette.setColor(QtGui.QPalette.ColorGroup.Disabled, role.ButtonText, QtGui.QColor(120, 120, 120))
+    app.setPalette(palette)
+    qss = files("endodepth.resources").joinpath("style.qss")
+    if qss.is_file():
+        app.setStyleSheet(qss.read_text())
+
+
+def initial_models(args, store) -> tuple[list[str], str | None]:
+    """Models from the command line, else the saved ones, else the bundled default (notice if it is absent)."""
+    from endodepth.qt import settings as prefs
+    from endodepth.qt.worker import default_model_name
+
+    if args.model:
+        return list(args.model), None
+    saved = [str(m) for m in prefs.read_value(store, "models", [])]
+    if saved and args.path is not None:
+        return saved, None
+    name, notice = default_model_name()
+    return [name], notice
+
+
+def bundled_sample() -> Path:
+    """The synthetic sample clip shipped with the package."""
+    from endodepth.resources import sample_clip_path
+
+    return sample_clip_path()
+
+
+def run_app(argv: list[str]) -> int:
+    """Entry point of `endodepth-gui`; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    # One GL context group: a floating (re-parented) 3D dock keeps its shaders.
+    QtCore.QCoreApplication.setAttribute(QtCore.Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["endodepth-gui"])
+    app.setOrganizationName("EndoDepth")
+    app.setApplicationName("endodepth-gui")
+    apply_style(app)
+
+    from endodepth.qt import settings as prefs
+    from endodepth.qt.main_window import MainWindow
+
+    store = prefs.settings()
+    window = MainWindow(store)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    if store.value("geometry") is None or args.screenshot:
+        window.resize(width, height)
+    if args.device:
+        window.device = args.device
+    models, notice = initial_models(args, store)
+    path = args.path or str(bundled_sample())
+    recorder = PlaybackRecorder(window, args.quit_after, args.stats_out, args.screenshot)
+    window.quiet = args.quit_after is not None
+    window.transport.every_frame_box.setChecked(args.every_frame)
+    if args.quit_after is not None:
+        window.transport.loop_box.setChecked(True)
+    window.show()
+    if len(models) > 1:
+        window.compare = models[:4]
+    window.set_models(models[:1])
+    window.open_path(path)
+    if notice:
+        window.show_notice(notice)
+    if args.play or args.quit_after is not None:
+        def start_when_ready(_index: int) -> None:
+            window.frame_shown.disconnect(start_when_ready)
+            recorder.start()
+            window.play(True)
+
+        window.frame_shown.connect(start_when_ready)
+    elif args.screenshot:
+        window.frame_shown.connect(lambda _i: QtCore.QTimer.singleShot(300, recorder.finish))
+    return app.exec()

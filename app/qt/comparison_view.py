@@ -1,0 +1,184 @@
+"""Two to four models on one frame: shared colour scale after scale alignment, linked zoom/pan,
+absolute difference map, and per-frame errors against ground truth over time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from endodepth.analysis.comparison import GT
+from endodepth.qt.depth_display import colormap
+
+MAX_MODELS = 4
+PANELS = MAX_MODELS + 2  # models, ground truth, difference
+METRICS = ("abs_rel", "rmse", "a1")
+PENS = ("#4cc9f0", "#f72585", "#b5e48c", "#ffb703")
+
+
+@dataclass
+class ComparisonSnapshot:
+    """The core Comparison of one frame, coloured by the worker (one shared range for every depth panel)."""
+
+    frame: int
+    names: list[str]
+    reference: str
+    unit: str
+    colors: dict[str, np.ndarray]          # model (and GT when present) -> colorized aligned depth
+    difference_model: str | None           # whose |depth - reference| is shown
+    difference: np.ndarray | None          # float32, NaN where invalid
+    difference_colors: np.ndarray | None
+    range: tuple[float, float]
+    difference_range: tuple[float, float]
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> metric -> value (GT only)
+
+
+class ComparisonView(QtWidgets.QWidget):
+    """Displays snapshots; `models_changed` carries the chosen model names (2-4)."""
+
+    models_changed = QtCore.Signal(list)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model_list = QtWidgets.QListWidget(self)
+        self.model_list.setMaximumWidth(220)
+        self.model_list.setToolTip(f"Tick 2 to {MAX_MODELS} models to compare")
+        self.metric_box = QtWidgets.QComboBox(self)
+        self.metric_box.addItems(list(METRICS))
+        self.summary = QtWidgets.QLabel("Tick two to four models.", self)
+        self.summary.setWordWrap(True)
+
+        self.canvas = pg.GraphicsLayoutWidget(self)
+        self.boxes: list[pg.ViewBox] = []
+        self.items: list[pg.ImageItem] = []
+        self.titles: list[pg.LabelItem] = []
+        for _ in range(PANELS):
+            self.titles.append(pg.LabelItem(""))
+            box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
+            box.setDefaultPadding(0.0)
+            if self.boxes:
+                box.setXLink(self.boxes[0])
+                box.setYLink(self.boxes[0])
+            item = pg.ImageItem(axisOrder="row-major")
+            box.addItem(item)
+            self.boxes.append(box)
+            self.items.append(item)
+        self.diff_item = self.items[-1]
+        self.colorbar = pg.ColorBarItem(values=(0, 1), width=12, interactive=False, label="depth")
+        self.metric_plot = pg.PlotWidget(self)
+        self.metric_plot.setLabel("bottom", "frame")
+        self.metric_plot.addLegend(offset=(10, 5))
+        self.metric_plot.setMaximumHeight(170)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self._panels: list[int] = []
+
+        side = QtWidgets.QVBoxLayout()
+        side.addWidget(QtWidgets.QLabel("Models"))
+        side.addWidget(self.model_list, 1)
+        side.addWidget(QtWidgets.QLabel("Metric over time"))
+        side.addWidget(self.metric_box)
+        main = QtWidgets.QHBoxLayout()
+        main.addLayout(side)
+        plots = QtWidgets.QVBoxLayout()
+        plots.addWidget(self.canvas, 1)
+        plots.addWidget(self.metric_plot)
+        main.addLayout(plots, 1)
+        column = QtWidgets.QVBoxLayout(self)
+        column.setContentsMargins(2, 2, 2, 2)
+        column.addLayout(main, 1)
+        column.addWidget(self.summary)
+
+        self.history: dict[str, dict[int, dict[str, float]]] = {}
+        self.snapshot: ComparisonSnapshot | None = None
+        self.colormap_name = "turbo"
+        self.model_list.itemChanged.connect(self._on_item_changed)
+        self.metric_box.currentTextChanged.connect(lambda _: self._draw_metrics())
+        self._arrange([])
+
+    def set_available(self, names: list[str], checked: list[str]) -> None:
+        """The models one can tick, and which are ticked (no signal)."""
+        with QtCore.QSignalBlocker(self.model_list):
+            self.model_list.clear()
+            for name in names:
+                item = QtWidgets.QListWidgetItem(name)
+                item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(QtCore.Qt.CheckState.Checked if name in checked else QtCore.Qt.CheckState.Unchecked)
+                self.model_list.addItem(item)
+
+    def checked(self) -> list[str]:
+        return [self.model_list.item(i).text() for i in range(self.model_list.count())
+                if self.model_list.item(i).checkState() == QtCore.Qt.CheckState.Checked]
+
+    def clear(self) -> None:
+        """New file or new model set: forget the metric history and the images."""
+        self.history.clear()
+        self.snapshot = None
+        for item in self.items:
+            item.clear()
+        self._arrange([])
+        self._draw_metrics()
+
+    def show_snapshot(self, snap: ComparisonSnapshot) -> None:
+        """Draw each model (and GT) with the shared range, the difference map and the metric history."""
+        names = [n for n in snap.names if n in snap.colors] + ([GT] if GT in snap.colors else [])
+        panels = list(range(len(names))) + ([PANELS - 1] if snap.difference_colors is not None else [])
+        first = self._arrange(panels) or self.snapshot is None
+        self.snapshot = snap
+        for i, name in enumerate(names):
+            self.items[i].setImage(snap.colors[name], autoLevels=False, levels=(0, 255))
+            self.titles[i].setText(name + (" (reference)" if name == snap.reference and name != GT else ""))
+        if snap.difference_colors is not None:
+            self.diff_item.setImage(snap.difference_colors, autoLevels=False, levels=(0, 255))
+            self.titles[-1].setText(f"|{snap.difference_model} - {snap.reference}| "
+                                    f"(0-{snap.difference_range[1]:.3g} {snap.unit})")
+        self.colorbar.setColorMap(colormap(self.colormap_name))
+        self.colorbar.setLevels(tuple(float(v) for v in snap.range))
+        self.colorbar.getAxis("left").setLabel(f"depth [{snap.unit}]")
+        for name, row in snap.metrics.items():
+            self.history.setdefault(name, {})[snap.frame] = row
+        self._draw_metrics()
+        diff = snap.difference
+        mean_diff = float(np.nanmean(diff)) if diff is not None and np.isfinite(diff).any() else float("nan")
+        gt = "" if snap.metrics else "  (no ground truth: errors over time need a SCARED or plain source)"
+        self.summary.setText(f"frame {snap.frame}: aligned to {snap.reference}; mean |difference| "
+                             f"{mean_diff:.4g} {snap.unit}{gt}")
+        if first:
+            height, width = next(iter(snap.colors.values())).shape[:2]
+            self.boxes[0].setRange(QtCore.QRectF(0, 0, width, height), padding=0)
+
+    def _arrange(self, panels: list[int]) -> bool:
+        """Put the given panels (and the colorbar) in the grid; True when the arrangement changed."""
+        if panels == self._panels:
+            return False
+        layout = self.canvas.ci
+        layout.clear()
+        for col, i in enumerate(panels):
+            layout.addItem(self.titles[i], row=0, col=col)
+            layout.addItem(self.boxes[i], row=1, col=col)
+        if panels:
+            layout.addItem(self.colorbar, row=1, col=len(panels))
+        self._panels = list(panels)
+        return True
+
+    def _draw_metrics(self) -> None:
+        metric = self.metric_box.currentText()
+        self.metric_plot.setLabel("left", metric)
+        for name in list(self.curves):
+            if name not in self.history:
+                self.metric_plot.removeItem(self.curves.pop(name))
+        for i, (name, rows) in enumerate(self.history.items()):
+            if name not in self.curves:
+                self.curves[name] = self.metric_plot.plot(pen=pg.mkPen(PENS[i % len(PENS)], width=2),
+                                                          symbol="o", symbolSize=4, name=name)
+            frames = np.array(sorted(rows), float)
+            self.curves[name].setData(frames, np.array([rows[int(f)][metric] for f in frames], float))
+
+    def _on_item_changed(self, _item: QtWidgets.QListWidgetItem) -> None:
+        checked = self.checked()
+        if len(checked) > MAX_MODELS:
+            with QtCore.QSignalBlocker(self.model_list):
+                _item.setCheckState(QtCore.Qt.CheckState.Unchecked)
+            return
+        self.models_changed.emit(checked)

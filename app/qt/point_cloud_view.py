@@ -1,0 +1,297 @@
+"""Live 3D point cloud (pyqtgraph.opengl) back-projected with the frame's K, with a point budget and a Measure tool."""
+
+from __future__ import annotations
+
+import csv
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph.opengl as gl
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from endodepth.qt.depth_display import DepthView
+from endodepth.io.atomic import atomic_write
+from endodepth.vis.backproject import accumulate, stride_for_budget
+from endodepth.vis.colormap import colorize
+
+DEFAULT_BUDGET = 60_000
+ACCUMULATED_FRAMES = 8
+PICK_RADIUS_PX = 25.0
+
+
+def to_display(points: np.ndarray) -> np.ndarray:
+    """Camera coordinates (x right, y down, z forward) to the GL view's (x right, y forward, z up)."""
+    return np.stack([points[:, 0], points[:, 2], -points[:, 1]], axis=1).astype(np.float32, copy=False)
+
+
+@dataclass
+class Measurement:
+    """Two picked 3D points (camera or keyframe coordinates) and their distance."""
+
+    frame: int
+    a: tuple[float, float, float]
+    b: tuple[float, float, float]
+    unit: str
+
+    @property
+    def distance(self) -> float:
+        return float(np.linalg.norm(np.subtract(self.b, self.a)))
+
+    def as_dict(self) -> dict:
+        return {"frame": self.frame, "a": list(self.a), "b": list(self.b), "distance": self.distance,
+                "unit": self.unit}
+
+
+class PickingGLView(gl.GLViewWidget):
+    """GLViewWidget that reports Shift+clicks (widget pixel position) instead of orbiting."""
+
+    picked = QtCore.Signal(float, float)
+    gl_error: str | None = None
+
+    def initializeGL(self) -> None:
+        """Without a usable OpenGL (e.g. Qt's offscreen platform) the view stays blank instead of failing."""
+        try:
+            super().initializeGL()
+        except RuntimeError as exc:
+            self.gl_error = str(exc)
+
+    def paintGL(self, *args, **kwargs) -> None:
+        if self.gl_error is None:
+            super().paintGL(*args, **kwargs)
+
+    def mousePressEvent(self, ev: QtGui.QMouseEvent) -> None:
+        if ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier and ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            pos = ev.position()
+            self.picked.emit(pos.x(), pos.y())
+            ev.accept()
+            return
+        super().mousePressEvent(ev)
+
+    def project(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Widget pixel coordinates (N, 2) of display points and whether each is in front of the camera."""
+        w, h = max(1, self.width()), max(1, self.height())
+        viewport = (0, 0, w, h)
+        mvp = self.projectionMatrix(viewport, viewport) * self.viewMatrix()
+        m = np.array(mvp.data(), dtype=np.float64).reshape(4, 4).T
+        clip = np.c_[pos, np.ones(len(pos))] @ m.T
+        front = clip[:, 3] > 1e-9
+        ndc = clip[:, :2] / np.where(front, clip[:, 3], 1.0)[:, None]
+        xy = np.stack([(ndc[:, 0] + 1) * 0.5 * w, (1 - ndc[:, 1]) * 0.5 * h], axis=1)
+        return xy, front
+
+
+class PointCloudView(QtWidgets.QWidget):
+    """Draws the worker's back-projected cloud; Shift+click picks points for 3D distances (listed, exportable).
+
+    `budget_changed` asks the worker for another point budget (it chooses the stride).
+    """
+
+    measurements_changed = QtCore.Signal()
+    budget_changed = QtCore.Signal(int)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.gl_view = PickingGLView(self)
+        self.gl_view.setBackgroundColor((18, 18, 22))
+        self.gl_view.setMinimumSize(200, 150)
+        self.scatter = gl.GLScatterPlotItem(pos=np.zeros((0, 3), np.float32), size=2.0, pxMode=True)
+        self.scatter.setGLOptions("opaque")
+        self.gl_view.addItem(self.scatter)
+        self.pick_marks = gl.GLScatterPlotItem(pos=np.zeros((0, 3), np.float32), size=10.0,
+                                               color=(1.0, 0.2, 0.8, 1.0), pxMode=True)
+        self.pick_marks.setGLOptions("translucent")
+        self.pick_line = gl.GLLinePlotItem(pos=np.zeros((0, 3), np.float32), color=(1.0, 0.2, 0.8, 1.0),
+                                           width=2.0, mode="lines")
+        self.gl_view.addItem(self.pick_line)
+        self.gl_view.addItem(self.pick_marks)
+        self.pick_line.setVisible(False)
+        self.pick_marks.setVisible(False)
+
+        self.color_box = QtWidgets.QComboBox(self)
+        self.color_box.addItems(["image colours", "depth colours"])
+        self.budget_box = QtWidgets.QSpinBox(self)
+        self.budget_box.setRange(1_000, 2_000_000)
+        self.budget_box.setSingleStep(10_000)
+        self.budget_box.setValue(DEFAULT_BUDGET)
+        self.budget_box.setSuffix(" pts")
+        self.budget_box.setToolTip("Point budget: the pixel stride is chosen so that at most this many points are drawn")
+        self.accumulate_box = QtWidgets.QCheckBox("Accumulate (poses)", self)
+        self.accumulate_box.setToolTip(f"Keep the last {ACCUMULATED_FRAMES} frames in keyframe coordinates when the source gives camera poses")
+        self.accumulate_box.setEnabled(False)
+        self.reset_button = QtWidgets.QPushButton("Reset view", self)
+        self.info = QtWidgets.QLabel(" ", self)
+        self.info.setWordWrap(True)
+
+        self.table = QtWidgets.QTableWidget(0, 3, self)
+        self.table.setHorizontalHeaderLabels(["frame", "distance", "unit"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setMaximumHeight(110)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.export_button = QtWidgets.QPushButton("Export CSV...", self)
+        self.clear_button = QtWidgets.QPushButton("Clear", self)
+
+        controls = QtWidgets.QHBoxLayout()
+        for w in (self.color_box, self.budget_box, self.accumulate_box, self.reset_button):
+            controls.addWidget(w)
+        controls.addStretch(1)
+        measure_buttons = QtWidgets.QVBoxLayout()
+        measure_buttons.addWidget(QtWidgets.QLabel("Measure:\nShift+click\ntwo points"))
+        measure_buttons.addWidget(self.export_button)
+        measure_buttons.addWidget(self.clear_button)
+        measure_buttons.addStretch(1)
+        measure = QtWidgets.QHBoxLayout()
+        measure.addWidget(self.table, 1)
+        measure.addLayout(measure_buttons)
+        column = QtWidgets.QVBoxLayout(self)
+        column.setContentsMargins(2, 2, 2, 2)
+        column.addLayout(controls)
+        column.addWidget(self.gl_view, 1)
+        column.addWidget(self.info)
+        column.addLayout(measure)
+
+        self.points = np.zeros((0, 3), np.float32)
+        self.colors = np.zeros((0, 3), np.uint8)
+        self.stride = 1
+        self.unit = "relative"
+        self.measurements: list[Measurement] = []
+        self._pending: np.ndarray | None = None
+        self._history: deque = deque(maxlen=ACCUMULATED_FRAMES)
+        self._frame_index = 0
+        self._needs_reset = True
+        self._view: DepthView | None = None
+        self._colormap = "turbo"
+
+        self.reset_button.clicked.connect(self.reset_view)
+        self.gl_view.picked.connect(self.pick_at)
+        self.export_button.clicked.connect(self._export_dialog)
+        self.clear_button.clicked.connect(self.clear_measurements)
+        self.color_box.currentIndexChanged.connect(self._rebuild)
+        self.budget_box.valueChanged.connect(self.budget_changed)
+        self.accumulate_box.toggled.connect(lambda _: (self._history.clear(), self._rebuild()))
+
+    def show_depth(self, view: DepthView, colormap: str) -> None:
+        """Draw a frame's cloud (colormap colours it by depth, as the image view does)."""
+        self._view, self._colormap = view, colormap
+        self.accumulate_box.setEnabled(view.pose is not None)
+        self._rebuild()
+
+    def clear(self) -> None:
+        """New file: no points, camera reset on the next frame, measurements kept."""
+        self._view = None
+        self._history.clear()
+        self._needs_reset = True
+        self._pending = None
+        self.points = np.zeros((0, 3), np.float32)
+        self.scatter.setData(pos=self.points)
+        self._draw_picks()
+
+    def _rebuild(self) -> None:
+        view = self._view
+        if view is None or view.points is None:
+            return
+        self.stride = stride_for_budget(*view.depth.shape, self.budget_box.value())
+        points, colors = view.points, view.point_colors
+        if self.color_box.currentIndex() == 1 or colors is None:
+            colors = colorize(points[None, :, 2], self._colormap, *view.levels)[0]
+        if self.accumulate_box.isChecked() and view.pose is not None:
+            self._history.append((accumulate(points, view.pose), colors))
+            points = np.concatenate([p for p, _ in self._history])
+            colors = np.concatenate([c for _, c in self._history])
+        self._frame_index = view.index
+        self.points, self.colors, self.unit = points, colors, view.unit
+        rgba = np.ones((len(colors), 4), np.float32)
+        rgba[:, :3] = colors / 255.0
+        self.scatter.setData(pos=to_display(points), color=rgba)
+        note = "" if not view.K_assumed else "  K assumed (default FOV: fx=0.82W, fy=1.02H)"
+        self.info.setText(f"{len(points):,} points, stride {self.stride}, units: {view.unit}{note}")
+        if self._needs_reset and len(points):
+            self.reset_view()
+
+    def reset_view(self) -> None:
+        """Look from the camera's side at the cloud's centre."""
+        self._needs_reset = False
+        if not len(self.points):
+            return
+        pos = to_display(self.points)
+        lo, hi = np.percentile(pos, 2, axis=0), np.percentile(pos, 98, axis=0)
+        centre = (lo + hi) / 2
+        extent = float(np.max(hi - lo)) or 1.0
+        self.gl_view.opts["center"] = QtGui.QVector3D(*map(float, centre))
+        self.gl_view.opts["fov"] = 60
+        self.gl_view.setCameraPosition(distance=1.8 * extent, elevation=20, azimuth=-70)
+
+    def pick_at(self, x: float, y: float) -> np.ndarray | None:
+        """Pick the drawn point nearest to widget pixel (x, y); every second pick completes a measurement."""
+        if not len(self.points):
+            return None
+        xy, front = self.gl_view.project(to_display(self.points))
+        d2 = np.where(front, ((xy - (x, y)) ** 2).sum(axis=1), np.inf)
+        i = int(np.argmin(d2))
+        if d2[i] > PICK_RADIUS_PX ** 2:
+            return None
+        point = self.points[i].astype(np.float64)
+        if self._pending is None:
+            self._pending = point
+        else:
+            self.add_measurement(Measurement(self._frame_index, tuple(self._pending), tuple(point), self.unit))
+            self._pending = None
+        self._draw_picks()
+        return point
+
+    def add_measurement(self, m: Measurement) -> None:
+        self.measurements.append(m)
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        for col, text in enumerate((str(m.frame), f"{m.distance:.4g}", m.unit)):
+            self.table.setItem(row, col, QtWidgets.QTableWidgetItem(text))
+        self._draw_picks()
+        self.measurements_changed.emit()
+
+    def set_measurements(self, items: list[dict]) -> None:
+        """Restore measurements from a session."""
+        self.clear_measurements()
+        for item in items:
+            self.add_measurement(Measurement(int(item["frame"]), tuple(item["a"]), tuple(item["b"]), item["unit"]))
+
+    def clear_measurements(self) -> None:
+        self.measurements.clear()
+        self._pending = None
+        self.table.setRowCount(0)
+        self._draw_picks()
+        self.measurements_changed.emit()
+
+    def export_csv(self, path: str | Path) -> Path:
+        """Write the measurements as CSV (atomically)."""
+        path = Path(path)
+        with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["frame", "ax", "ay", "az", "bx", "by", "bz", "distance", "unit"])
+            for m in self.measurements:
+                writer.writerow([m.frame, *m.a, *m.b, m.distance, m.unit])
+        return path
+
+    def options(self) -> dict:
+        return {"color": self.color_box.currentIndex(), "budget": self.budget_box.value(),
+                "accumulate": self.accumulate_box.isChecked()}
+
+    def set_options(self, options: dict) -> None:
+        self.color_box.setCurrentIndex(int(options.get("color", 0)))
+        self.budget_box.setValue(int(options.get("budget", DEFAULT_BUDGET)))
+        self.accumulate_box.setChecked(bool(options.get("accumulate", False)))
+
+    def _draw_picks(self) -> None:
+        ends = [p for m in self.measurements[-20:] for p in (m.a, m.b)]
+        marks = ends + ([tuple(self._pending)] if self._pending is not None else [])
+        marks_arr = np.asarray(marks, np.float32).reshape(-1, 3)
+        self.pick_marks.setData(pos=to_display(marks_arr))
+        self.pick_marks.setVisible(len(marks_arr) > 0)
+        self.pick_line.setData(pos=to_display(np.asarray(ends, np.float32).reshape(-1, 3)))
+        self.pick_line.setVisible(len(ends) > 0)
+
+    def _export_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export measurements", "measurements.csv", "CSV (*.csv)")
+        if path:
+            self.export_csv(path)

@@ -1,0 +1,128 @@
+"""The window on real inputs: what each view holds after open, step, seek, play and model switches."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from endodepth.analysis.depth import as_depth
+from endodepth.io.source import open_source
+from endodepth.vis.backproject import pixel_to_point
+from endodepth.vis.colormap import colorize
+
+WIDTH, HEIGHT = 80, 64  # conftest's frames
+
+SHADING = "baseline-shading"
+CONSTANT = "baseline-constant"
+
+
+def test_open_shows_frame_colorized_depth_and_strided_cloud(window, qtbot, wait_frame, image_folder):
+    window.set_models([SHADING], "cpu")
+    window.open_path(image_folder)
+    update = wait_frame(window, 0, SHADING)
+    result = update.result
+    expected_rgb = open_source(image_folder).frame(0).rgb
+    np.testing.assert_array_equal(window.image_view.image_item.image, expected_rgb)
+
+    depth = as_depth(result.results[SHADING].depth, result.results[SHADING].kind)
+    valid = result.valid & np.isfinite(depth) & (depth > 0)
+    lo, hi = np.nanmin(depth[valid]), np.nanmax(depth[valid])  # the default policy is the global running range
+    assert result.ranges[SHADING] == pytest.approx((lo, hi))
+    np.testing.assert_array_equal(window.image_view.depth_item.image, colorize(depth, "turbo", lo, hi, invalid=~valid))
+    assert window.image_view.colorbar.getAxis("left").labelText == "depth [relative]"
+
+    stride = math.ceil(math.sqrt(WIDTH * HEIGHT / window.cloud_view.budget_box.value()))
+    expected = int(valid[::stride, ::stride].sum())
+    assert window.cloud_view.stride == stride
+    assert len(window.cloud_view.points) == expected == len(window.cloud_view.scatter.pos)
+
+
+def test_a_smaller_point_budget_strides_the_cloud(window, qtbot, wait_frame, image_folder):
+    window.set_models([SHADING], "cpu")
+    window.open_path(image_folder)
+    wait_frame(window, 0, SHADING)
+    window.cloud_view.budget_box.setValue(1000)  # 80*64 pixels -> stride 3
+    qtbot.waitUntil(lambda: window.cloud_view.stride == 3 and window.last_update.result.clouds[SHADING][0].shape[0]
+                    == len(window.cloud_view.points), timeout=20000)
+    valid = window.last_update.result.valid & np.isfinite(window.last_update.result.depth[SHADING])
+    assert len(window.cloud_view.points) == int(valid[::3, ::3].sum())
+
+
+def test_keys_step_jump_and_seek(window, qtbot, wait_frame, image_folder):
+    window.set_models([SHADING], "cpu")
+    window.open_path(image_folder)
+    wait_frame(window, 0)
+    for keys, expected in ((("Right",), 1), (("Right",), 2), (("Left",), 1), (("Shift+Right",), 7),
+                           (("Home",), 0), (("End",), 7), (("Shift+Left",), 0)):
+        for key in keys:
+            _press(window, qtbot, key)
+        wait_frame(window, expected)
+        assert window.transport.position == expected
+    window.transport.slider.setValue(5)  # scrubbing shows the frame under the slider
+    wait_frame(window, 5)
+    assert "frame 5 / 7" in window.transport.position_label.text()
+
+
+def test_every_frame_playback_reaches_each_frame_and_stops(window, qtbot, wait_frame, image_folder):
+    window.set_models([SHADING], "cpu")
+    window.open_path(image_folder)
+    wait_frame(window, 0)
+    delivered = []
+    window.worker.result.connect(lambda u: delivered.append(u.result.index), QtCore.Qt.ConnectionType.DirectConnection)
+    window.transport.every_frame_box.setChecked(True)
+    window.transport.change_speed(+2)  # 4x
+    _press(window, qtbot, "Space")
+    qtbot.waitUntil(lambda: not window.worker.runner.playing and delivered and delivered[-1] == 7, timeout=30000)
+    assert delivered == list(range(1, 8))
+    wait_frame(window, 7)
+    assert not window.transport.play_button.isChecked()
+
+
+def test_switching_model_while_playing_never_draws_the_old_model(window, qtbot, wait_frame, image_folder):
+    window.set_models([SHADING], "cpu")
+    window.open_path(image_folder)
+    wait_frame(window, 0)
+    window.transport.loop_box.setChecked(True)
+    window.play(True)
+    qtbot.waitUntil(lambda: window.shown >= 4, timeout=20000)
+    drawn = []
+    window.frame_shown.connect(lambda _i: drawn.append((window.last_update.primary, window.last_update.generation)))
+    window.model_box.setCurrentText(CONSTANT)
+    qtbot.waitUntil(lambda: any(p == CONSTANT for p, _ in drawn), timeout=30000)
+    new_generation = window.generation
+    qtbot.waitUntil(lambda: len(drawn) >= 3 and drawn[-1][0] == CONSTANT, timeout=20000)
+    first_new = next(i for i, (p, _) in enumerate(drawn) if p == CONSTANT)
+    assert all(p == CONSTANT and g == new_generation for p, g in drawn[first_new:])
+    assert all(p == SHADING for p, _ in drawn[:first_new])
+    window.play(False)
+    # the constant model's depth is 1 everywhere: the hover readout gives that depth and its 3D point
+    window.image_view._report(10, 20)
+    K = window.last_update.result.frame.K
+    x, y, z = pixel_to_point(10, 20, 1.0, K)
+    assert "depth 1 relative" in window.image_view.readout.text()
+    assert f"({x:.4g}, {y:.4g}, {z:.4g})" in window.image_view.readout.text()
+
+
+def test_open_errors_are_reported_and_the_app_keeps_running(window, qtbot, wait_frame, image_folder, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    window.set_models([SHADING], "cpu")
+    window.open_path(broken)
+    qtbot.waitUntil(lambda: "broken.mp4" in window.notice_label.text(), timeout=20000)
+    window.open_path(image_folder)
+    wait_frame(window, 0)
+
+
+def _press(window, qtbot, key: str) -> None:
+    """Trigger the window action bound to `key` (as a key press does)."""
+    from PySide6 import QtGui
+
+    sequence = QtGui.QKeySequence(key)
+    for action in window.findChildren(QtGui.QAction):
+        if sequence in action.shortcuts():
+            action.trigger()
+            return
+    raise AssertionError(f"no action for {key}")
