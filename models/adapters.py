@@ -176,10 +176,11 @@ def is_adapter_key(name: str) -> bool:
 
 
 def mark_trainable(model: nn.Module, head: Iterable[str] = ()) -> None:
-    """Freeze everything except the adapters and the parameters under the `head` prefixes."""
-    head = tuple(head)
+    """Freeze everything except the adapters and the parameters under the `head` prefixes
+    (remembered as `model.adapter_head`: they go into adapter files)."""
+    model.adapter_head = tuple(head)
     for name, p in model.named_parameters():
-        p.requires_grad_(is_adapter_key(name) or name.startswith(head))
+        p.requires_grad_(is_adapter_key(name) or name.startswith(model.adapter_head))
 
 
 def trainable_parameters(model: nn.Module) -> dict[str, int]:
@@ -220,8 +221,9 @@ def unmerge_adapters(model: nn.Module) -> None:
 
 
 def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The trainable tensors only (adapters and trainable head): what an adapter file holds."""
-    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+    """The adapter and trainable-head tensors (whatever their requires_grad now): an adapter file's content."""
+    head = getattr(model, "adapter_head", ())
+    return {name: p for name, p in model.named_parameters() if is_adapter_key(name) or name.startswith(head)}
 
 
 def save_adapters(model: nn.Module, path: str | Path) -> Path:
