@@ -113,7 +113,7 @@ def dissect(
 ) -> tuple[SelectivityAccumulator, dict]:
     """Feed every frame's features and depth to an accumulator; returns it and what was used."""
     acc: SelectivityAccumulator | None = None
-    info = {"frames_without_depth": 0, "prediction_kind": model.kind, "feature_sizes": {}}
+    info = {"frames_without_depth": 0, "feature_sizes": {}}
     progress = tqdm(total=total, unit="frame", desc="selectivity")
     for batch in batches(frames, args.batch):
         results = model.predict_batch([f.rgb for f in batch], layers)
@@ -121,7 +121,11 @@ def dissect(
         if acc is None:
             check_spatial(results[0].features)
             alpha, beta = depth_range([d for d in depths if d is not None], args.min_depth, args.max_depth)
-            acc = SelectivityAccumulator(depth_bin_edges(args.bins, alpha, beta, args.spacing), args.analysis_size)
+            try:
+                edges = depth_bin_edges(args.bins, alpha, beta, args.spacing)
+            except ValueError as exc:
+                raise EndoDepthError(f"depth bins: {exc}") from None
+            acc = SelectivityAccumulator(edges, args.analysis_size)
             info["feature_sizes"] = {k: list(v.shape[1:]) for k, v in results[0].features.items()}
         for depth, result in zip(depths, results):
             if depth is None:
@@ -256,7 +260,10 @@ def run(args: argparse.Namespace) -> int:
     use_gt = args.depth == "gt" or (args.depth == "auto" and source.has_ground_truth)
     if use_gt and not source.has_ground_truth:
         raise InputError(args.path, f"{source.kind} source has no ground-truth depth; use --depth prediction")
-    model = models.create(args.model, weights=args.weights, device=args.device)
+    try:
+        model = models.create(args.model, weights=args.weights, device=args.device)
+    except KeyError as exc:
+        raise EndoDepthError(exc.args[0]) from None
     layers = list(args.layers or model.default_layers)
     known = set(model.layer_names())
     if not layers or set(layers) - known:

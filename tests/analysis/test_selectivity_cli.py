@@ -99,3 +99,8 @@ def test_bad_requests_are_one_line_errors(plain_clip, video_clip, capsys):
     assert "no layer nope" in capsys.readouterr().err
     assert main(["selectivity", str(video_clip), "--model", "meter-xxs", "--depth", "gt", "--device", "cpu"]) == 2
     assert "no ground-truth depth" in capsys.readouterr().err
+    assert main(["selectivity", str(plain_clip), "--model", "no-such-model"]) == 2
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+    assert main(["selectivity", str(plain_clip), "--model", "meter-xxs", "--min-depth", "90", "--max-depth", "50",
+                 "--device", "cpu"]) == 2
+    assert "min depth < max depth" in capsys.readouterr().err
