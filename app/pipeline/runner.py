@@ -270,6 +270,7 @@ class Runner:
         self._anchor = (0.0, 0)
         self._last_start = -math.inf
         self._busy_since: float | None = None
+        self._decoding: Pipeline | None = None
         self._position = -1
         self._dropped = 0
         self._closing = False
@@ -303,7 +304,8 @@ class Runner:
     def set_pipeline(self, pipeline: Pipeline | None) -> int:
         """Run `pipeline` from now on (new file or models); returns the new generation.
 
-        Pending and in-flight work of the old pipeline is discarded; playback pauses.
+        Pending and in-flight work of the old pipeline is discarded; playback pauses. When
+        it returns, the old pipeline's source is no longer being read (it may be closed).
         """
         with self._deliver, self._cv:
             self._generation += 1
@@ -315,6 +317,9 @@ class Runner:
             self._request = None
             self._playing = False
             self._dropped = 0
+            decoder = self._threads.get("decode")
+            while self._decoding is not None and decoder is not threading.current_thread():
+                self._cv.wait(0.1)
             self._position = -1 if pipeline is None else min(self._position, len(pipeline) - 1)
             self._window.clear()
             self._cv.notify_all()
@@ -489,21 +494,32 @@ class Runner:
                 self._cv.wait(wait)
         return None
 
+    def _claim_job(self) -> tuple[_Item | None, float]:
+        """`_next_job`, marking the pipeline whose source is about to be read (lock held)."""
+        job, wait = self._next_job()
+        if job is not None:
+            self._decoding = self._pipeline
+        return job, wait
+
     def _decode_loop(self) -> None:
-        while (got := self._wait_for(self._next_job)) is not None:
+        while (got := self._wait_for(self._claim_job)) is not None:
             job, pipeline = got
             t = job.started = time.perf_counter()
             try:
                 job.frame = pipeline.decode(job.index)
             except Exception as exc:
-                self._fail(job, "decode", exc)
-                continue
-            job.decode_ms = (time.perf_counter() - t) * 1e3
-            self._window.add("decode", job.decode_ms)
+                error = exc
+            else:
+                error = None
+                job.decode_ms = (time.perf_counter() - t) * 1e3
+                self._window.add("decode", job.decode_ms)
             with self._cv:
-                if self._current(job):
+                self._decoding = None
+                if error is None and self._current(job):
                     self._queue.append(job)
-                    self._cv.notify_all()
+                self._cv.notify_all()
+            if error is not None:
+                self._fail(job, "decode", error)
 
     def _take(self) -> tuple[_Item | None, float]:
         """The next decoded frame once it falls due, dropping stale ones in real time (lock held)."""

@@ -182,3 +182,28 @@ def test_playback_never_runs_ahead_of_the_clock(collect, runners, realtime):
     assert collect.indices[-1] == 11
     for i, t in stamps.items():
         assert t - start >= i / (fps * speed) - 1e-3
+
+
+def test_set_pipeline_returns_only_once_the_old_source_is_no_longer_read(collect, runners):
+    import threading
+
+    class Blocking(MemorySource):
+        reading, release, closed = threading.Event(), threading.Event(), False
+
+        def frame(self, i):
+            self.reading.set()
+            assert self.release.wait(10)
+            assert not self.closed, "read after close"
+            return super().frame(i)
+
+    old = Blocking(5)
+    runner = runners(Pipeline(old, [FakeDepth()], post=FAST), **collect.callbacks())
+    runner.request(1)
+    assert old.reading.wait(5)
+    threading.Timer(0.05, old.release.set).start()
+    runner.set_pipeline(Pipeline(MemorySource(5), [FakeDepth()], post=FAST))
+    assert old.release.is_set()  # set_pipeline waited for the read in progress
+    old.closed = True
+    runner.request(2)
+    assert collect.wait_for(lambda c: c.results)
+    assert collect.indices == [2] and collect.errors == []
