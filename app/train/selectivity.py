@@ -9,12 +9,10 @@ batch enter the mean of the others; a unit whose bin is absent gets DS 0 but sti
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 import numpy as np
 import torch
-from torch import nn
 
 from endodepth.analysis.selectivity import bin_weights, depth_bins, selectivity_index
 
@@ -54,26 +52,3 @@ def assign_selectivity_loss(
         total = total + layer_assign_selectivity(fmap.float(), labels, len(edges) - 1)
     return -float(weight) * total
 
-
-@contextmanager
-def layer_outputs(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
-    """Within the block, each forward pass fills the yielded dict with the named modules' outputs,
-    graph attached (unlike `DepthEstimator.predict_batch`), ready for `assign_selectivity_loss`."""
-    modules = dict(model.named_modules())
-    missing = [name for name in layers if name not in modules]
-    if missing:
-        raise KeyError(f"no layer {', '.join(map(repr, missing))} in {type(model).__name__}")
-    outputs: dict[str, torch.Tensor] = {}
-
-    def keep(name: str):
-        def hook(_module: nn.Module, _inputs, output) -> None:
-            outputs[name] = output[0] if isinstance(output, (tuple, list)) else output
-
-        return hook
-
-    handles = [modules[name].register_forward_hook(keep(name)) for name in layers]
-    try:
-        yield outputs
-    finally:
-        for handle in handles:
-            handle.remove()

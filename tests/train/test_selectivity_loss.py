@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from endodepth.analysis.selectivity import SelectivityAccumulator, depth_bin_edges
-from endodepth.train.selectivity import assign_selectivity_loss, assigned_bins, layer_outputs
+from endodepth.train.selectivity import assign_selectivity_loss, assigned_bins
 
 EDGES = depth_bin_edges(4, 1.0, 4.0, "uniform")  # 0, 1, 2, 3, 4
 
@@ -110,16 +110,3 @@ def test_optimising_the_loss_makes_a_toy_conv_layer_selective():
     assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.3
     assert ds_after > ds_before + 0.5
 
-
-def test_layer_outputs_keep_the_graph_for_the_loss_and_unhook_afterwards():
-    net = nn.Sequential(nn.Conv2d(4, 8, 1), nn.Softplus(), nn.Conv2d(8, 1, 1))
-    x, depth = toy_batch(torch.Generator().manual_seed(0), batch=2)
-    with layer_outputs(net, ["1"]) as feats:
-        net(x)
-    assert feats["1"].shape == (2, 8, 16, 16) and feats["1"].requires_grad
-    assign_selectivity_loss(feats, depth, EDGES).backward()
-    assert net[0].weight.grad is not None and net[0].weight.grad.abs().sum() > 0
-    net(x)
-    assert not net[1]._forward_hooks
-    with pytest.raises(KeyError, match="'nope'"), layer_outputs(net, ["nope"]):
-        pass
