@@ -64,7 +64,7 @@ def _taps(out_len: int, in_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.
     return i0, (i0 + 1).clamp(max=in_len - 1), src - i0
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=8)
 def _pixel_taps(height: int, width: int, h: int, w: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """For each pixel of an (h, w) map resized to (height, width): its 4 source pixels (flat) and their weights."""
     y0, y1, wy = _taps(height, h)
