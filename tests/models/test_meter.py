@@ -10,6 +10,8 @@ from endodepth.models.meter import Meter, MobileViTBlock
 # Totals of the public METER variants (architecture.py instantiated with torch, BN included).
 PUBLISHED = {"xxs": 713_464, "xs": 1_449_760, "s": 3_295_168}
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.mark.parametrize("variant", sorted(PUBLISHED))
 def test_parameter_count_matches_published_variant(variant):
