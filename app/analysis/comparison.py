@@ -3,11 +3,10 @@ absolute-difference maps and, when ground truth is known, the per-frame errors."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
-
 from endodepth.analysis.depth import as_depth, median_scale, scale_shift
 from endodepth.analysis.metrics import MAX_DEPTH, MIN_DEPTH, evaluate_frame
 from endodepth.models.base import DepthResult
@@ -67,7 +66,8 @@ def align(result: DepthResult, ref: np.ndarray, valid: np.ndarray, method: str =
         aligned, ratio = median_scale(depth, ref, ok)
         return aligned, (ratio, 0.0)
     if result.kind == "relative-inverse":
-        disparity, s, t = scale_shift(np.asarray(result.depth, np.float32), 1.0 / np.where(ok, ref, 1.0), ok)
+        target = 1.0 / np.where(ok, ref, 1.0)
+        disparity, s, t = scale_shift(np.asarray(result.depth, np.float32), target, ok)
         return as_depth(disparity, "relative-inverse"), (s, t)
     aligned, s, t = scale_shift(depth, ref, ok)
     return aligned, (s, t)
@@ -90,14 +90,16 @@ def compare(
         gt = np.asarray(gt, np.float32)
         valid = valid & np.isfinite(gt) & (gt > min_depth) & (gt < max_depth)
         reference, ref = GT, gt
-        unit = "mm" if method != "none" or all(r.kind == "metric-mm" for r in results.values()) else "mixed"
+        metric = all(r.kind == "metric-mm" for r in results.values())
+        unit = "mm" if method != "none" or metric else "mixed"
     else:
         reference = names[0]
         ref = as_depth(results[reference].depth, results[reference].kind)
         unit = "mm" if results[reference].kind == "metric-mm" else "relative"
     aligned, scales = {}, {}
     for name in names:
-        aligned[name], scales[name] = align(results[name], ref, valid, method if name != reference else "none")
+        how = method if name != reference else "none"
+        aligned[name], scales[name] = align(results[name], ref, valid, how)
     difference = {n: abs_difference(d, ref, valid) for n, d in aligned.items() if n != reference}
     maps = list(aligned.values()) + ([gt] if gt is not None else [])
     values = np.concatenate([m[valid & np.isfinite(m)] for m in maps])
@@ -110,5 +112,5 @@ def compare(
             row = evaluate_frame(res.depth, res.kind, gt, min_depth, max_depth, median_scaling=True)
             if row is not None:
                 metrics[name] = row
-    return Comparison(reference, unit, aligned, scales, valid, difference, (lo, hi), (0.0, max(dhi, 1e-6)),
-                      metrics)
+    return Comparison(reference, unit, aligned, scales, valid, difference, (lo, hi),
+                      (0.0, max(dhi, 1e-6)), metrics)

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from endodepth import models
 from endodepth.errors import EndoDepthError
 from endodepth.io.atomic import atomic_write
@@ -36,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", type=Path, help="checkpoint for a single --model")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     p.add_argument("--half", action="store_true", help="float16 on CUDA")
-    p.add_argument("--frames", type=int, default=100, help="frames to time (default 100, at most the source's)")
+    p.add_argument("--frames", type=int, default=100,
+                   help="frames to time (default 100, at most the source's)")
     p.add_argument("--warmup", type=int, default=3, help="untimed inference passes first (default 3)")
     p.add_argument("--max-points", type=int, default=50_000, help="point budget of the back-projection")
     p.add_argument("--colormap", default="turbo", choices=COLORMAPS)
@@ -68,8 +68,8 @@ def measure_stages(pipeline: Pipeline, count: int, warmup: int) -> dict:
             pipeline.predict(frame)
         predicted = pipeline.predict(frame)
         infer.append(predicted.timings["infer_ms"])
-        for name in per_model:
-            per_model[name].append(predicted.timings[f"infer_ms/{name}"])
+        for name, times in per_model.items():
+            times.append(predicted.timings[f"infer_ms/{name}"])
         post.append(pipeline.post_process(predicted).timings["post_ms"])
     return {
         "decode": _stage(decode),
@@ -86,7 +86,7 @@ def _on_a_thread(fn, *args):
     def target() -> None:
         try:
             out["value"] = fn(*args)
-        except BaseException as exc:  # re-raised on the calling thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
             out["error"] = exc
 
     thread = threading.Thread(target=target, name="endodepth-bench")
@@ -166,7 +166,8 @@ def benchmark(args: argparse.Namespace) -> dict:
     finally:
         source.close()
     worker_ms = stages["inference"]["mean"] + stages["post"]["mean"]
-    threads = {"decode": stages["decode"]["fps"], "inference+post": 1e3 / worker_ms if worker_ms > 0 else math.inf}
+    threads = {"decode": stages["decode"]["fps"],
+               "inference+post": 1e3 / worker_ms if worker_ms > 0 else math.inf}
     slowest = min(threads, key=threads.get)
     memory = {"peak_rss_mb": _peak_rss_mb()}
     if device.type == "cuda":
@@ -209,8 +210,8 @@ def report(r: dict) -> str:
     lines += [
         _row("post (mask,cloud,color)", r["post"]),
         _row("end-to-end latency", {**e2e["latency_ms"], "fps": e2e["fps"]}),
-        f"end-to-end throughput {e2e['fps']:.1f} fps = {r['overlap_ratio']:.2f} x the slowest stage "
-        f"({r['slowest_stage']}, {r['slowest_stage_fps']:.1f} fps); decoding overlaps inference",
+        (f"end-to-end throughput {e2e['fps']:.1f} fps = {r['overlap_ratio']:.2f} x the slowest stage "
+         f"({r['slowest_stage']}, {r['slowest_stage_fps']:.1f} fps); decoding overlaps inference"),
         f"peak memory: RSS {r['memory']['peak_rss_mb']:.0f} MiB"
         + (f", CUDA max allocated {r['memory']['cuda_max_allocated_mb']:.0f} MiB"
            if "cuda_max_allocated_mb" in r["memory"] else ""),

@@ -13,12 +13,11 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
-
 from endodepth.analysis.depth import as_depth
 from endodepth.errors import EndoDepthError
 from endodepth.models.base import DepthEstimator, DepthResult
@@ -89,6 +88,13 @@ class FrameResult:
     def index(self) -> int:
         """Index of the frame in its source."""
         return self.frame.index
+
+
+def _check_speed(speed: float) -> float:
+    speed = float(speed)
+    if not speed > 0:
+        raise ValueError(f"playback speed must be positive, got {speed}")
+    return speed
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -174,7 +180,8 @@ class Pipeline:
         """Add what the views need to a predicted frame: depth, masks, clouds, colours."""
         t0 = time.perf_counter()
         post, rgb = self.post, out.frame.rgb
-        valid = np.ones(rgb.shape[:2], dtype=bool) if out.frame.mask is None else out.frame.mask.astype(bool)
+        mask = out.frame.mask
+        valid = np.ones(rgb.shape[:2], dtype=bool) if mask is None else mask.astype(bool)
         if post.fov:
             out.fov = fov_mask(rgb)
             valid &= out.fov
@@ -233,8 +240,8 @@ class Runner:
     the worker is busy the decoder waits and decodes, just in time, the frame that falls
     due when the worker is free; it skips frames that are already late and the worker
     keeps only the newest decoded frame, so the display never lags; skipped frames are
-    counted in `stats()["dropped"]`. Every-frame (`realtime=False`): all frames in order, paced at
-    most at fps*speed (speed=math.inf: as fast as possible).
+    counted in `stats()["dropped"]`. Every-frame (`realtime=False`): all frames in
+    order, paced at most at fps*speed (speed=math.inf: as fast as possible).
 
     Callbacks run on the worker threads and must return quickly (a Qt wrapper emits a
     signal): `on_result(FrameResult)`, `on_error(Exception)` -- a FrameError for a frame
@@ -251,6 +258,7 @@ class Runner:
         on_finished: Callable[[], None] | None = None,
         realtime: bool = True, speed: float = 1.0, loop: bool = False, queue_size: int = 2,
     ) -> None:
+        _check_speed(speed)
         self.on_result = on_result
         self.on_error = on_error
         self.on_finished = on_finished
@@ -347,7 +355,7 @@ class Runner:
         with self._cv:
             if self._pipeline is None or len(self._pipeline) == 0:
                 return
-            self._speed = self._speed if speed is None else float(speed)
+            self._speed = self._speed if speed is None else _check_speed(speed)
             self._realtime = self._realtime if realtime is None else bool(realtime)
             self._loop = self._loop if loop is None else bool(loop)
             if start is None:
@@ -356,12 +364,13 @@ class Runner:
             self._queue.clear()
             self._request = None
             self._seek(int(start))
+            self._dropped = 0
             self._playing = True
             self._start_threads()
             self._cv.notify_all()
 
     def pause(self) -> None:
-        """Stop playing after the frame being inferred; queued frames are discarded."""
+        """Stop playing; queued and in-flight frames are discarded, so the frame on display stays."""
         with self._cv:
             self._playing = False
             self._ticket += 1
@@ -386,7 +395,7 @@ class Runner:
     def set_speed(self, speed: float) -> None:
         """Playback speed factor (2.0: twice as fast; math.inf: as fast as possible)."""
         with self._cv:
-            self._speed = float(speed)
+            self._speed = _check_speed(speed)
             self._seek(self._next)
             self._cv.notify_all()
 
@@ -507,7 +516,7 @@ class Runner:
             t = job.started = time.perf_counter()
             try:
                 job.frame = pipeline.decode(job.index)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported; playback goes on
                 error = exc
             else:
                 error = None
@@ -546,7 +555,7 @@ class Runner:
             item, pipeline = got
             try:
                 result = pipeline.infer(item.frame)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported; playback goes on
                 self._fail(item, "inference", exc)
             else:
                 result.timings["decode_ms"] = item.decode_ms

@@ -7,7 +7,7 @@ keep colours comparable across frames.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import cv2
 import numpy as np
@@ -15,7 +15,7 @@ import numpy as np
 COLORMAPS: tuple[str, ...] = ("turbo", "viridis", "magma", "inferno", "gray")
 
 
-@lru_cache(maxsize=None)
+@cache
 def lut(name: str) -> np.ndarray:
     """The (256, 3) uint8 table of a colormap in COLORMAPS, built once from matplotlib's."""
     if name not in COLORMAPS:
@@ -58,7 +58,7 @@ def colorize(
     return cv2.bitwise_and(rgb, rgb, mask=(~bad).view(np.uint8))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lut_image(name: str) -> np.ndarray:
     return np.ascontiguousarray(lut(name).reshape(256, 1, 3))
 

@@ -19,8 +19,8 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
 def fov_mask(rgb: np.ndarray, threshold: int = 12, min_border: float = 0.02) -> np.ndarray:
     """(H, W) bool, True inside the endoscope's field of view.
 
-    The luminance, median-filtered (edges stay put), is thresholded, the largest bright component kept and its holes
-    filled (dark tissue inside the view stays in). Frames whose dark border covers less
+    The luminance, median-filtered (edges stay put), is thresholded, the largest bright
+    component kept and its holes filled (dark tissue inside the view stays in). Frames whose dark border covers less
     than `min_border` of the image, or that are dark throughout, get an all-True mask.
     """
     rgb = _check_rgb(rgb)

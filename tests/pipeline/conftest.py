@@ -8,7 +8,6 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from endodepth.models.base import DepthEstimator
 from endodepth.pipeline.frame import Frame
 
@@ -60,7 +59,7 @@ class FakeDepth(DepthEstimator):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.entered.set()
         assert self.gate.wait(10), "test never opened the gate"
-        value = int(round(float(x[0, 0, 0, 0]) * 255))
+        value = round(float(x[0, 0, 0, 0]) * 255)
         if value in self.fail_values:
             raise RuntimeError(f"cannot infer grey level {value}")
         if self.delay:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import H, K, W, FakeDepth, MemorySource, frame_value
-
+from conftest import FakeDepth, H, K, MemorySource, W, frame_value
 from endodepth.pipeline.runner import Pipeline, PostOptions
 from endodepth.vis.colormap import FixedRange, lut
 

@@ -7,9 +7,14 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import H, W, FakeDepth, MemorySource, frame_value
-
-from endodepth.pipeline.runner import DeviceFallback, FrameError, Pipeline, PostOptions, Runner
+from conftest import FakeDepth, H, MemorySource, W, frame_value
+from endodepth.pipeline.runner import (
+    DeviceFallback,
+    FrameError,
+    Pipeline,
+    PostOptions,
+    Runner,
+)
 
 FAST = PostOptions(max_points=None, fov=False)
 

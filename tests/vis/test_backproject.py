@@ -2,8 +2,12 @@
 
 import numpy as np
 import pytest
-
-from endodepth.vis.backproject import accumulate, backproject, pixel_to_point, stride_for_budget
+from endodepth.vis.backproject import (
+    accumulate,
+    backproject,
+    pixel_to_point,
+    stride_for_budget,
+)
 
 K = np.array([[50.0, 0, 31.5], [0, 60.0, 23.0], [0, 0, 1]])
 

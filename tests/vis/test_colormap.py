@@ -2,11 +2,17 @@
 
 import numpy as np
 import pytest
-from matplotlib import colormaps
-
 from endodepth.vis.colormap import (
-    COLORMAPS, FixedRange, GlobalRange, PercentileRange, PerFrameRange, colorbar_image, colorize, lut,
+    COLORMAPS,
+    FixedRange,
+    GlobalRange,
+    PercentileRange,
+    PerFrameRange,
+    colorbar_image,
+    colorize,
+    lut,
 )
+from matplotlib import colormaps
 
 
 @pytest.mark.parametrize("name", COLORMAPS)
