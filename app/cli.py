@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "bench": "measure decode, inference, post-processing and end-to-end throughput",
     "synth": "write a synthetic endoscopy sequence with exact depth (SCARED or plain layout)",
     "models": "list the model zoo: names, parameters, input sizes, output kinds, weights",
+    "train": "train a relative-depth model on rendered synthetic endoscopy (the default model's recipe)",
     "eval": "evaluate models against ground-truth depth (SCARED protocol): table, CSV, JSON",
     "infer": "run a depth model on an image, an image folder or a video and write depth",
     "info": "describe a video, image folder, SCARED keyframe or dataset root",

@@ -1,0 +1,71 @@
+"""`endodepth train`: render the synthetic training set (once, cached) and train a relative-depth model on it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from endodepth.errors import InputError
+from endodepth.train.datasets import FrameSet, SynthRecipe, default_workers, render_training_set, split_by_sequence
+from endodepth.train.trainer import Trainer, TrainOptions, write_log
+
+_DEFAULTS = TrainOptions()
+_RECIPE = SynthRecipe()
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", type=Path, help="checkpoint to write (.safetensors or .pth); a .log.jsonl goes beside it")
+    p.add_argument("--model", default=_DEFAULTS.model, help=f"architecture to train from scratch (default {_DEFAULTS.model})")
+    p.add_argument("--data", type=Path, default=Path("data/synth-train"),
+                   help="folder of the rendered training set; rendered there when missing (default data/synth-train)")
+    p.add_argument("--sequences", type=int, default=_RECIPE.sequences, help="synthetic scenes to render")
+    p.add_argument("--frames", type=int, default=_RECIPE.frames, help="frames per scene")
+    p.add_argument("--first-seed", type=int, default=_RECIPE.first_seed, help="seed of the first scene (training seeds < 1000000)")
+    p.add_argument("--spread", type=float, default=_RECIPE.spread, help="camera speed factor between kept frames")
+    p.add_argument("--render-size", default=f"{_RECIPE.width}x{_RECIPE.height}", help="rendered frame size WxH")
+    p.add_argument("--val-sequences", type=int, default=8, help="last scenes held back for validation")
+    p.add_argument("--steps", type=int, default=_DEFAULTS.steps)
+    p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
+    p.add_argument("--lr", type=float, default=_DEFAULTS.lr)
+    p.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="seed of initialisation, batches and augmentation")
+    p.add_argument("--gradient-weight", type=float, default=_DEFAULTS.gradient_weight, help="weight of gradient matching")
+    p.add_argument("--selectivity-layers", nargs="+", default=[], metavar="LAYER",
+                   help="layers that get the depth-selectivity assign regulariser (You et al. 2021)")
+    p.add_argument("--selectivity-weight", type=float, default=_DEFAULTS.selectivity_weight,
+                   help="weight of the selectivity term (loss - weight * mean DS per layer)")
+    p.add_argument("--val-every", type=int, default=_DEFAULTS.val_every, help="steps between validations")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: all cores)")
+    p.add_argument("--workers", type=int, default=0, help="rendering processes (0: all cores)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        width, height = (int(v) for v in args.render_size.lower().split("x"))
+    except ValueError:
+        raise InputError(args.data, f"--render-size must be WxH, got {args.render_size!r}") from None
+    recipe = SynthRecipe(args.sequences, args.frames, width, height, args.first_seed, args.spread)
+    if not 0 <= args.val_sequences < args.sequences:
+        raise InputError(args.data, f"--val-sequences must be in [0, {args.sequences}), got {args.val_sequences}")
+    folder = render_training_set(args.data, recipe, args.workers or default_workers())
+    train_idx, val_idx = split_by_sequence(recipe.sequences * recipe.frames, recipe.frames, args.val_sequences)
+    options = TrainOptions(
+        model=args.model, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        gradient_weight=args.gradient_weight, selectivity_layers=tuple(args.selectivity_layers),
+        selectivity_weight=args.selectivity_weight, val_every=args.val_every, device=args.device,
+    )
+    log_path = args.out.with_name(args.out.name + ".log.jsonl")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.unlink(missing_ok=True)
+    log = write_log(log_path)
+    trainer = Trainer(options, FrameSet(folder, train_idx), FrameSet(folder, val_idx) if len(val_idx) else None, log)
+    log({"options": trainer.describe(), "recipe": recipe.__dict__, "train_frames": len(train_idx),
+         "val_frames": len(val_idx), "threads": torch.get_num_threads()})
+    trainer.train(args.out)
+    print(json.dumps({"checkpoint": str(args.out), "log": str(log_path)}))
+    return 0

@@ -1,0 +1,197 @@
+"""Supervised training of a relative-depth network on rendered synthetic frames.
+
+Each step: draw a batch, augment it (flips, colour), feed it through the model's own
+preprocessing, upsample the predicted log depth to the ground truth, and minimise the
+scale-invariant log loss plus multi-scale gradient matching on log depth (optionally plus
+the depth-selectivity "assign" regulariser on chosen layers). Every `val_every` steps the
+model is evaluated on held-back scenes with the SCARED protocol (median scaling).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from endodepth.analysis.metrics import evaluate_frame, summarize
+from endodepth.analysis.selectivity import depth_bin_edges
+from endodepth.models.base import DepthEstimator
+from endodepth.models.checkpoint import save_checkpoint
+from endodepth.models.registry import _build, resolve_device
+from endodepth.train.datasets import FrameSet
+from endodepth.train.losses import gradient_matching, normalised_log_depth, silog
+
+MAX_SELECTIVITY_BINS = 64
+
+
+@dataclass
+class TrainOptions:
+    """Everything that defines a training run besides the data."""
+
+    model: str = "default"
+    model_options: dict = field(default_factory=dict)
+    steps: int = 6000
+    batch_size: int = 12
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup: int = 200
+    seed: int = 0
+    variance_focus: float = 0.85
+    gradient_weight: float = 0.5
+    selectivity_layers: tuple[str, ...] = ()
+    selectivity_weight: float = 0.1
+    val_every: int = 500
+    val_frames: int = 48
+    device: str = "auto"
+
+
+def augment(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips (image and depth together) and colour jitter (gain per channel, brightness, gamma)."""
+    rgb, depth = rgb.copy(), depth.copy()
+    for i in range(len(rgb)):
+        if rng.random() < 0.5:
+            rgb[i], depth[i] = rgb[i, :, ::-1], depth[i, :, ::-1]
+        if rng.random() < 0.5:
+            rgb[i], depth[i] = rgb[i, ::-1], depth[i, ::-1]
+    b = len(rgb)
+    gain = rng.uniform(0.85, 1.15, (b, 1, 1, 3)) * rng.uniform(0.6, 1.4, (b, 1, 1, 1))
+    gamma = rng.uniform(0.8, 1.25, (b, 1, 1, 1))
+    x = (rgb.astype(np.float32) / 255.0) ** gamma.astype(np.float32) * gain.astype(np.float32)
+    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8), depth
+
+
+class Trainer:
+    """Owns the model, optimiser, data and log of one run; `train()` runs it and writes the checkpoint."""
+
+    def __init__(self, options: TrainOptions, train_set: FrameSet, val_set: FrameSet | None,
+                 log: Callable[[dict], None] = print) -> None:
+        self.opt = options
+        self.log = log
+        torch.manual_seed(options.seed)
+        self.rng = np.random.default_rng(options.seed)
+        self.device = resolve_device(options.device)
+        self.model: DepthEstimator = _build(options.model, options.model_options).to(self.device)
+        self.train_set, self.val_set = train_set, val_set
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self._features: dict[str, torch.Tensor] = {}
+        self._edges: dict[str, torch.Tensor] = {}
+        modules = dict(self.model.named_modules())
+        for layer in options.selectivity_layers:
+            if layer not in modules:
+                raise KeyError(f"{self.model.name} has no layer {layer!r}; try one of {', '.join(self.model.default_layers)}")
+            modules[layer].register_forward_hook(self._keep(layer))
+
+    def _lr_factor(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to 5% of the peak rate."""
+        if step < self.opt.warmup:
+            return (step + 1) / self.opt.warmup
+        t = (step - self.opt.warmup) / max(1, self.opt.steps - self.opt.warmup)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    def _keep(self, layer: str):
+        def hook(_module, _inputs, output) -> None:
+            self._features[layer] = output
+
+        return hook
+
+    def selectivity_edges(self, layer: str, units: int) -> torch.Tensor:
+        """Depth bin edges of a layer: min(64, units) SID bins over the 1st-99th percentile of training depth."""
+        if layer not in self._edges:
+            sample = self.train_set.batch(np.arange(0, len(self.train_set), max(1, len(self.train_set) // 64)))[1]
+            lo, hi = np.nanpercentile(sample[sample > 0], [1, 99])
+            edges = depth_bin_edges(min(MAX_SELECTIVITY_BINS, units), float(lo), float(hi), "sid")
+            self._edges[layer] = torch.from_numpy(edges)
+        return self._edges[layer]
+
+    def losses(self, rgb: np.ndarray, depth: np.ndarray) -> dict[str, torch.Tensor]:
+        """The loss terms of one batch (uint8 RGB, depth in mm with NaN unknown)."""
+        from endodepth.train.selectivity import assign_selectivity_loss
+
+        x = self.model.preprocess(rgb)
+        gt = torch.from_numpy(depth).to(self.device)[:, None]
+        valid = (torch.isfinite(gt) & (gt > 0)).float()
+        gt = torch.nan_to_num(gt, nan=0.0)
+        log_pred = self.model(x).clamp_min(1e-6).log()
+        log_pred = F.interpolate(log_pred, size=gt.shape[-2:], mode="bilinear", align_corners=self.model.align_corners)
+        target = normalised_log_depth(gt, valid)
+        out = {
+            "silog": silog(log_pred, target, valid, self.opt.variance_focus),
+            "gradient": self.opt.gradient_weight * gradient_matching(log_pred, target, valid),
+        }
+        if self.opt.selectivity_layers:
+            out["selectivity"] = sum(
+                assign_selectivity_loss({layer: f}, gt[:, 0], self.selectivity_edges(layer, f.shape[1]),
+                                        self.opt.selectivity_weight)
+                for layer, f in self._features.items()
+            )
+        return out
+
+    def step(self) -> dict[str, float]:
+        """One optimisation step on a fresh augmented batch."""
+        self.model.train()
+        picks = self.rng.choice(len(self.train_set), self.opt.batch_size, replace=False)
+        rgb, depth = augment(*self.train_set.batch(picks), self.rng)
+        terms = self.losses(rgb, depth)
+        loss = sum(terms.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self._features.clear()
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    @torch.no_grad()
+    def validate(self, model: DepthEstimator | None = None) -> dict[str, float]:
+        """SCARED-protocol errors on the validation frames (median scaling), through `predict_batch`."""
+        model = model or self.model
+        rows = []
+        n = len(self.val_set)
+        picks = np.linspace(0, n - 1, min(n, self.opt.val_frames)).round().astype(int)
+        for chunk in np.array_split(picks, max(1, len(picks) // 8)):
+            rgb, depth = self.val_set.batch(chunk)
+            for result, gt in zip(model.predict_batch(list(rgb)), depth):
+                errors = evaluate_frame(result.depth, result.kind, gt)
+                if errors is not None:
+                    rows.append(errors)
+        return summarize(rows)
+
+    def train(self, out: str | Path) -> Path:
+        """Run all steps, logging losses and validation; write the checkpoint (ours, with name and options)."""
+        out = Path(out)
+        t0 = time.perf_counter()
+        running: list[dict[str, float]] = []
+        for step in range(1, self.opt.steps + 1):
+            running.append(self.step())
+            if step % self.opt.val_every == 0 or step == self.opt.steps:
+                record = {"step": step, "seconds": round(time.perf_counter() - t0, 1),
+                          "lr": self.scheduler.get_last_lr()[0]}
+                record.update({k: float(np.mean([r[k] for r in running])) for k in running[0]})
+                running = []
+                if self.val_set is not None:
+                    record.update({f"val_{k}": v for k, v in self.validate().items() if k in ("abs_rel", "rmse", "a1")})
+                self.log(record)
+                save_checkpoint(self.model.state_dict(), out, self.model.name, self.model.options)
+        return out
+
+    def describe(self) -> dict:
+        """The run's options as JSON-ready data (written beside the checkpoint)."""
+        return {**asdict(self.opt), "parameters": self.model.num_parameters()}
+
+
+def write_log(path: Path) -> Callable[[dict], None]:
+    """A logger that prints each record and appends it as a JSON line to `path`."""
+
+    def log(record: dict) -> None:
+        print(json.dumps(record), flush=True)
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    return log

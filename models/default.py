@@ -1,0 +1,36 @@
+"""`default`: METER-XXS trained on the project's synthetic endoscopy (weights in weights/default.safetensors).
+
+Relative depth; evaluation median-scales it. The model card is weights/default.md. Frames are
+shrunk with area averaging (antialiased) to the input size, so a 1280x1024 frame is not aliased.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from endodepth.models.meter import Meter
+from endodepth.models.registry import register
+
+INPUT_SIZE = (160, 192)
+
+
+class DefaultDepth(Meter):
+    """METER-XXS at 160x192 with antialiased input resizing."""
+
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device)
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        return F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
+
+
+@register(
+    "default",
+    description="METER-XXS trained on synthetic endoscopy (bundled; see models/weights/default.md)",
+    kind="relative",
+    input_size=INPUT_SIZE,
+    bundled_weights="default.safetensors",
+)
+def build(variant: str = "xxs", input_size: tuple[int, int] = INPUT_SIZE) -> DefaultDepth:
+    return DefaultDepth(variant, tuple(input_size))

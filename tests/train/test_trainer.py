@@ -1,0 +1,93 @@
+"""The training path on tiny data: augmentation, a few optimisation steps, the train command."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from endodepth import models
+from endodepth.cli import main
+from endodepth.train.datasets import FrameSet, split_by_sequence
+from endodepth.train.trainer import Trainer, TrainOptions, augment
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a loaded 2-core machine more threads spin against each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _frames(folder, n=6, h=64, w=80):
+    """Frames whose brightness falls with a known depth (a lit ramp), saved as a training set."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    depth = np.empty((n, h, w), np.float32)
+    rgb = np.empty((n, h, w, 3), np.uint8)
+    for i in range(n):
+        d = 30 + 60 * (xx / w if i % 2 else yy / h) + rng.uniform(0, 10)
+        depth[i] = d
+        rgb[i] = np.clip(255 * (30 / d) ** 2, 0, 255)[..., None].astype(np.uint8)
+    depth[:, :3, :3] = np.nan
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "rgb.npy", rgb)
+    np.save(folder / "depth.npy", depth.astype(np.float16))
+    return folder
+
+
+def test_augment_moves_image_and_depth_together():
+    h, w = 8, 10
+    xx = np.broadcast_to(np.arange(w), (h, w))
+    yy = np.broadcast_to(np.arange(h)[:, None], (h, w))
+    rgb = np.stack([np.stack([xx * 20, yy * 30, np.full((h, w), 100)], -1)] * 16).astype(np.uint8)
+    depth = np.stack([(xx * 100 + yy).astype(np.float32)] * 16)
+    out_rgb, out_depth = augment(rgb, depth, np.random.default_rng(1))
+    flips = set()
+    for r, d in zip(out_rgb, out_depth):
+        # depth encodes (x, y); the red/green channels must still increase along the same x and y
+        x_order = np.argsort(d[0] // 100)
+        y_order = np.argsort(d[:, 0] % 100)
+        assert np.all(np.diff(r[0, x_order, 0].astype(int)) >= 0)
+        assert np.all(np.diff(r[y_order, 0, 1].astype(int)) >= 0)
+        flips.add((d[0, 0] // 100 > 0, d[0, 0] % 100 > 0))
+    assert len(flips) == 4  # all four flip combinations occur in 16 draws
+    assert not np.array_equal(out_rgb, rgb)  # colour jitter changed the pixels
+
+
+def test_a_few_steps_fit_a_tiny_set_and_selectivity_enters_the_loss(tmp_path):
+    data = FrameSet(_frames(tmp_path / "d"))
+    opts = TrainOptions(model="meter-xxs", model_options={"input_size": (64, 64)}, steps=25, batch_size=4,
+                        warmup=1, lr=3e-3, selectivity_layers=("dec_3",), val_every=25, val_frames=6)
+    trainer = Trainer(opts, data, data, log=lambda r: None)
+    first = trainer.step()
+    assert set(first) == {"silog", "gradient", "selectivity"}
+    assert -0.1 <= first["selectivity"] <= 0.1  # -weight x mean DS, DS in [-1, 1]
+    before = trainer.validate()["abs_rel"]
+    for _ in range(25):
+        last = trainer.step()
+    assert last["silog"] < first["silog"]
+    assert trainer.validate()["abs_rel"] < before
+
+
+def test_split_by_sequence_holds_back_whole_scenes():
+    train, val = split_by_sequence(30, 5, 2)
+    assert list(val) == list(range(20, 30)) and list(train) == list(range(20))
+
+
+@pytest.mark.slow
+def test_train_command_renders_trains_and_writes_a_loadable_checkpoint(tmp_path):
+    out = tmp_path / "run" / "tiny.safetensors"
+    argv = ["train", str(out), "--data", str(tmp_path / "synth"), "--sequences", "2", "--frames", "2",
+            "--render-size", "64x48", "--val-sequences", "1", "--steps", "2", "--batch-size", "2",
+            "--val-every", "1", "--selectivity-layers", "dec_3", "--threads", "1", "--workers", "1"]
+    assert main(argv) == 0
+    meta = json.loads((tmp_path / "synth" / "meta.json").read_text())
+    assert [s["seed"] for s in meta["sequences"]] == [0, 1]
+    log = [json.loads(line) for line in out.with_name("tiny.safetensors.log.jsonl").read_text().splitlines()]
+    assert log[0]["train_frames"] == 2 and log[0]["val_frames"] == 2
+    assert [r["step"] for r in log[1:]] == [1, 2] and all(np.isfinite(r["val_abs_rel"]) for r in log[1:])
+    model = models.create(out)
+    assert model.name == "default" and model.predict(np.zeros((48, 64, 3), np.uint8)).depth.shape == (48, 64)
