@@ -12,7 +12,7 @@ from endodepth.synth.geometry import NORMAL, ST, TANGENT
 from endodepth.synth.noise import smooth_curve
 from endodepth.synth.scenes import Scene, build_scene
 from endodepth.synth.settings import SynthSettings, random_settings
-from endodepth.synth.shading import auto_exposure, develop, norm, radiance
+from endodepth.synth.shading import auto_exposure, develop, dot, vignette, norm, radiance
 
 NO_HIT = np.iinfo(np.uint32).max
 
@@ -104,7 +104,7 @@ def _shade_hits(scene: Scene, K: np.ndarray, rays_cam: np.ndarray, dirs: np.ndar
     distance = t_hit * ray_len
     to_light = -dirs / ray_len[:, None]
     normal = attr[:, NORMAL] / (norm(attr[:, NORMAL])[:, None] + 1e-12)
-    facing = np.abs(np.sum(normal * to_light, axis=1))
+    facing = np.abs(dot(normal, to_light))
     footprint = distance / K[0, 0] / np.maximum(facing, 0.25)
     fields = scene.texture.sample(attr[:, ST], footprint)
     rows = scene.tissues[scene.mesh.tissue[prim]]
@@ -120,6 +120,7 @@ def render_scene(scene: Scene, width: int, height: int, settings: SynthSettings,
     rays = pixel_rays(K, width, height)
     coverage = fov_coverage(width, height, settings.fov_radius) if settings.fov_mask else None
     mask = coverage >= 0.5 if coverage is not None else np.ones((height, width), bool)
+    lens = vignette(width, height, settings.vignetting)
     light = np.exp(settings.light_variation * _flicker(rng, n))
     to_right = np.eye(4)
     to_right[0, 3] = settings.baseline_mm
@@ -135,10 +136,10 @@ def render_scene(scene: Scene, width: int, height: int, settings: SynthSettings,
         gain = measured if gain is None else gain * (measured / gain) ** 0.3
         for side, view in views.items():
             rgb, depth = out[side]
-            rgb[i] = develop(view.radiance * light[i], gain, rng, vignetting=settings.vignetting,
-                             shot_noise=settings.shot_noise, read_noise=settings.read_noise,
-                             saturation=settings.saturation, gamma=settings.gamma, blur=settings.blur, white_balance=settings.white_balance,
-                             fov_coverage=coverage)
+            rgb[i] = develop(view.radiance, lens * (gain * light[i]), rng, shot_noise=settings.shot_noise,
+                             read_noise=settings.read_noise, saturation=settings.saturation,
+                             gamma=settings.gamma, blur=settings.blur, white_balance=settings.white_balance,
+                             coverage=coverage)
             depth[i] = np.where(mask, view.depth, np.nan)
         if progress is not None:
             progress(1)

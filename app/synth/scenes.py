@@ -122,7 +122,7 @@ def _lumen_radius(rng: np.random.Generator, arc: np.ndarray, theta: np.ndarray, 
     r = radius * swell[:, None] * (1 - s.triangularity * np.cos(3 * theta[None, :] + twist[:, None]))
     position = rng.uniform(0, s.fold_spacing)
     while position < arc[-1]:
-        width = rng.uniform(0.07, 0.12) * s.fold_spacing
+        width = rng.uniform(0.1, 0.16) * s.fold_spacing
         depth = s.fold_depth * radius * rng.uniform(0.6, 1.2)
         phase = rng.uniform(0, 2 * np.pi)
         around = 0.25 + 0.75 * (0.5 + 0.5 * np.cos(3 * (theta - phase)))
@@ -214,10 +214,9 @@ def _organ_loop(rng: np.random.Generator, axis: np.ndarray, height: np.ndarray,
     flat = rng.uniform(0.45, 1.0)
     length = rng.uniform(100, 260)
     arc = np.arange(0, length, 0.8)
-    start = rng.uniform(-110, 110, 2)
-    a0 = rng.uniform(0, 2 * np.pi)
-    heading = a0 + rng.uniform(-1.2, 1.2) * np.sin(np.pi * arc / length + rng.uniform(0, np.pi))
-    xy = start + np.cumsum(np.column_stack([np.cos(heading), np.sin(heading)]) * 0.8, axis=0)
+    heading = rng.uniform(0, 2 * np.pi) + rng.uniform(-1.2, 1.2) * np.sin(np.pi * arc / length + rng.uniform(0, np.pi))
+    xy = np.cumsum(np.column_stack([np.cos(heading), np.sin(heading)]) * 0.8, axis=0)
+    xy += rng.uniform(-80, 80, 2) - xy[len(xy) // 2]  # the loop's middle lies near where the camera looks
     lift = radius * flat * (1.5 * np.sin(np.pi * arc / length) - 0.7)
     centre = np.column_stack([xy, height_at(axis, height, xy) + lift])
     tangent, normal, binormal = transport_frames(centre)
@@ -226,7 +225,7 @@ def _organ_loop(rng: np.random.Generator, axis: np.ndarray, height: np.ndarray,
     side /= np.linalg.norm(side, axis=1, keepdims=True)
     vertical = np.cross(side, tangent)
     theta = np.linspace(0, 2 * np.pi, 128, endpoint=False)
-    bumps = 1 + 0.06 * fractal_noise(rng, (len(arc), 128), 20, octaves=2)
+    bumps = 1 + 0.03 * fractal_noise(rng, (len(arc), 128), 40, octaves=2)
     # an elliptic section: flattened along the vertical
     c, s_ = np.cos(theta)[None, :, None], np.sin(theta)[None, :, None]
     points = centre[:, None] + radius * bumps[..., None] * (c * side[:, None] + flat * s_ * vertical[:, None])

@@ -11,26 +11,37 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from endodepth.synth.texture import BLOTCH, BUMP_S, BUMP_T, DEEP_VESSEL, MOTTLE, VESSEL, WETNESS
+from endodepth.synth.texture import BLOTCH, BUMP_S, BUMP_T, DEEP_VESSEL, MOTTLE, PALE, VESSEL, WETNESS
 
 # irradiance 1 at this distance straight ahead: keeps radiance values near 1 at working distance
 REFERENCE_MM = 50.0
+# whitish patches (thin tissue over fibrous layers), linear RGB
+PALE_COLOUR = np.array([0.80, 0.60, 0.52], np.float32)
+# share of the bump relief that the (film-covered) specular surface follows
+SPECULAR_BUMP = 0.5
 # red light scatters further under the surface: softer terminator in red ("wrap" lighting)
 WRAP = np.array([0.25, 0.08, 0.05], np.float32)
 
 
+def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of (n, 3) vectors, written out: numpy reductions over 3 are slow, and
+    BLAS-backed products thrash on a busy machine."""
+    return a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1] + a[:, 2] * b[:, 2]
+
+
 def norm(v: np.ndarray) -> np.ndarray:
-    """Row norms of (n, 3) vectors; plain numpy, because BLAS-backed calls thrash on a busy machine."""
-    return np.sqrt(np.sum(v * v, axis=1))
+    """Row norms of (n, 3) vectors."""
+    return np.sqrt(dot(v, v))
 
 
 def albedo(fields: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Linear RGB albedo (n, 3) from texture fields (n, C) and tissue rows (n, PARAMS)."""
     base, alt, vessel, deep_tint = rows[:, 0:3], rows[:, 3:6], rows[:, 6:9], rows[:, 9:12]
     mottle, vessel_strength, deep_strength = rows[:, 12:13], rows[:, 13:14], rows[:, 14:15]
-    w = 0.5 + 0.5 * np.tanh(1.2 * fields[:, BLOTCH:BLOTCH + 1])
+    w = 0.5 + 0.5 * np.tanh(0.7 * fields[:, BLOTCH:BLOTCH + 1])
     colour = base + (alt - base) * w
     colour *= np.clip(1 + mottle * fields[:, MOTTLE:MOTTLE + 1], 0.5, 1.5)
+    colour += (PALE_COLOUR - colour) * np.clip(0.25 * fields[:, PALE:PALE + 1], 0, 0.35)
     v = np.clip(vessel_strength * fields[:, VESSEL:VESSEL + 1], 0, 1)
     colour += (vessel - colour) * v
     colour *= 1 - np.clip(deep_strength * fields[:, DEEP_VESSEL:DEEP_VESSEL + 1], 0, 1) * (1 - deep_tint)
@@ -44,18 +55,24 @@ def radiance(normal: np.ndarray, tangent: np.ndarray, to_light: np.ndarray, dist
     normal: interpolated surface normals (any orientation); to_light: unit vectors from the point
     to the camera; distance: mm to the light; cos_axis: cosine of the angle to the optical axis.
     """
-    n = normal * np.sign(np.sum(normal * to_light, axis=1, keepdims=True) + 1e-12)
-    t = tangent - n * np.sum(tangent * n, axis=1, keepdims=True)
+    facing = dot(normal, to_light)
+    n = normal * np.sign(facing + 1e-12)[:, None]
+    t = tangent - n * dot(tangent, n)[:, None]
     t /= norm(t)[:, None] + 1e-12
     b = np.cross(n, t)
-    n = n - fields[:, BUMP_S:BUMP_S + 1] * t - fields[:, BUMP_T:BUMP_T + 1] * b
-    n /= norm(n)[:, None]
-    ndl = np.sum(n * to_light, axis=1, keepdims=True)
+    # bumped normal n - k g with g = slope_s t + slope_t b in the tangent plane, so |n - k g|^2 = 1 + k^2 |g|^2;
+    # the liquid film smooths the micro relief: highlights see a fraction of the bumps (k = SPECULAR_BUMP)
+    slope_s, slope_t = fields[:, BUMP_S], fields[:, BUMP_T]
+    g_dot_l = slope_s * dot(t, to_light) + slope_t * dot(b, to_light)
+    g2 = slope_s**2 + slope_t**2
+    c = np.abs(facing)
+    ndl = ((c - g_dot_l) / np.sqrt(1 + g2))[:, None]
+    ndl_spec = np.clip((c - SPECULAR_BUMP * g_dot_l) / np.sqrt(1 + SPECULAR_BUMP**2 * g2), 0, 1)[:, None]
     irradiance = (REFERENCE_MM / distance) ** 2 * cos_axis**spot_exponent
-    diffuse = np.clip((ndl + WRAP) / (1 + WRAP), 0, None)
+    diffuse = np.maximum((ndl + WRAP) / (1 + WRAP), 0)
     ks, p = rows[:, 15:16], rows[:, 16:17]
-    wet = 0.25 + 0.75 * fields[:, WETNESS:WETNESS + 1]
-    specular = ks * wet * (p + 8) / (8 * np.pi) * np.clip(ndl, 0, 1) ** p
+    wet = 0.4 + 0.6 * fields[:, WETNESS:WETNESS + 1]
+    specular = ks * wet * (p + 8) / (8 * np.pi) * ndl_spec**p
     return irradiance[:, None] * (albedo(fields, rows) * diffuse + specular)
 
 
@@ -64,30 +81,37 @@ def auto_exposure(radiance_image: np.ndarray, valid: np.ndarray, target: float) 
 
     Metering on the brightest channel (red, for tissue) keeps the red channel out of clipping.
     """
-    peak = radiance_image[valid].max(axis=1)
+    rgb = radiance_image[valid]
+    peak = np.maximum(np.maximum(rgb[:, 0], rgb[:, 1]), rgb[:, 2])
     level = float(np.percentile(peak, 95)) if peak.size else 0.0
     return target / level if level > 1e-6 else 1.0
 
 
-def develop(linear: np.ndarray, gain: float, rng: np.random.Generator, *, vignetting: float,
-            shot_noise: float, read_noise: float, saturation: float, gamma: float, blur: float,
-            white_balance: tuple[float, float, float], fov_coverage: np.ndarray | None) -> np.ndarray:
-    """Sensor and processing: gain, vignetting, shot/read noise, saturation, soft clip, gamma, blur -> uint8."""
-    h, w = linear.shape[:2]
-    u, v = np.meshgrid(np.linspace(-1, 1, w, dtype=np.float32), np.linspace(-h / w, h / w, h, dtype=np.float32))
-    vignette = 1 - vignetting * np.clip(u**2 + v**2, 0, 2) / 2
-    x = linear * (gain * vignette)[..., None] * np.asarray(white_balance, np.float32)
-    x = x + np.sqrt(shot_noise * np.clip(x, 0, None) + read_noise**2) * rng.standard_normal(x.shape, np.float32)
-    lum = x.mean(axis=2, keepdims=True)
-    x = np.clip(lum + saturation * (x - lum), 0, None)
+def vignette(width: int, height: int, strength: float) -> np.ndarray:
+    """(H, W) radial fall-off of the optics, 1 at the centre."""
+    u, v = np.meshgrid(np.linspace(-1, 1, width, dtype=np.float32),
+                       np.linspace(-height / width, height / width, height, dtype=np.float32))
+    return 1 - strength * np.clip(u**2 + v**2, 0, 2) / 2
+
+
+def develop(linear: np.ndarray, gain: np.ndarray, rng: np.random.Generator, *, shot_noise: float,
+            read_noise: float, saturation: float, gamma: float, blur: float,
+            white_balance: tuple[float, float, float], coverage: np.ndarray | None = None) -> np.ndarray:
+    """Sensor and processing: gain (H, W), shot/read noise, saturation, soft clip, gamma, blur,
+    then black outside the field of view (`coverage` 0) -> uint8."""
+    x = linear * gain[..., None] * np.asarray(white_balance, np.float32)
+    x += np.sqrt(shot_noise * np.maximum(x, 0) + read_noise**2) * rng.standard_normal(x.shape, np.float32)
+    lum = ((x[..., 0] + x[..., 1] + x[..., 2]) / 3)[..., None]  # (reductions over an axis of 3 are slow)
+    x = np.maximum(lum + saturation * (x - lum), 0)
     knee = 0.75
-    x = np.where(x < knee, x, knee + (1 - knee) * np.tanh((x - knee) / (1 - knee)))
+    over = np.maximum(x - knee, 0)
+    x += over / (1 + over / (1 - knee)) - over  # soft shoulder above the knee, approaching 1
     # half per-channel gamma, half gamma of the brightest channel applied to all three (which keeps
     # the hue and saturation of dark tissue, as endoscope processing does)
-    peak = np.maximum(x.max(axis=2, keepdims=True), 1e-6)
-    y = np.clip(0.5 * x ** (1 / gamma) + 0.5 * x * (peak ** (1 / gamma) / peak), 0, 1)
+    peak = np.maximum(np.maximum(np.maximum(x[..., 0], x[..., 1]), x[..., 2]), 1e-6)[..., None]
+    y = 0.5 * x ** (1 / gamma) + 0.5 * x * (peak ** (1 / gamma) / peak)
     if blur > 0:
-        y = cv2.GaussianBlur(y, (0, 0), blur * w / 320)
-    if fov_coverage is not None:
-        y = y * fov_coverage[..., None]
-    return np.round(y * 255).astype(np.uint8)
+        y = cv2.GaussianBlur(y, (0, 0), blur * y.shape[1] / 320)
+    if coverage is not None:
+        y *= coverage[..., None]
+    return (np.clip(y, 0, 1) * 255 + 0.5).astype(np.uint8)

@@ -1,4 +1,4 @@
-"""Procedural tissue texture: tileable scalar fields (blotches, mottling, vessels, wetness, bumps).
+"""Procedural tissue texture: tileable fields (blotches, mottling, vessels, wetness, bumps, pale patches).
 
 The fields live in surface coordinates (s, t) in millimetres, so the pattern moves with the
 surface. Colour is applied later per tissue type (see `palettes`), so one texture serves
@@ -7,7 +7,7 @@ every object of a scene. Sampling is trilinear over a mip pyramid so far surface
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -15,8 +15,8 @@ import numpy as np
 from endodepth.synth.noise import fractal_noise, periodic_noise
 
 # channel order of the texture fields
-BLOTCH, MOTTLE, VESSEL, DEEP_VESSEL, WETNESS, BUMP_S, BUMP_T = range(7)
-CHANNELS = 7
+BLOTCH, MOTTLE, VESSEL, DEEP_VESSEL, WETNESS, BUMP_S, BUMP_T, PALE = range(8)
+CHANNELS = 8
 
 
 @dataclass
@@ -25,37 +25,42 @@ class TissueTexture:
 
     levels: list[np.ndarray]
     texel_mm: float
+    _quads: list[tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # OpenCV remaps at most 4 channels at once: keep each level as two contiguous 4-channel halves
+        self._quads = [(np.ascontiguousarray(lv[..., :4]), np.ascontiguousarray(lv[..., 4:])) for lv in self.levels]
 
     def sample(self, st_mm: np.ndarray, footprint_mm: np.ndarray) -> np.ndarray:
         """Fields at surface coordinates (n, 2) for pixels covering `footprint_mm` (n,): (n, CHANNELS)."""
         lod = np.log2(np.maximum(footprint_mm / self.texel_mm, 1.0))
         lod = np.minimum(lod, len(self.levels) - 1.001).astype(np.float32)
-        lo = np.floor(lod).astype(np.int32)
-        frac = (lod - lo)[:, None]
+        lo = lod.astype(np.int32)
         out = np.empty((len(st_mm), CHANNELS), np.float32)
-        for level in np.unique(lo):
+        for level in range(int(lo.max()) + 1):
             idx = np.nonzero(lo == level)[0]
-            uv = st_mm[idx] / self.texel_mm
-            a = _wrap_sample(self.levels[level], uv / 2.0**level)
-            b = _wrap_sample(self.levels[level + 1], uv / 2.0 ** (level + 1))
-            out[idx] = a + (b - a) * frac[idx]
+            if not len(idx):
+                continue
+            # texel centres of level l sit at (i + 0.5) 2^l - 0.5 in level-0 texels
+            uv = st_mm[idx] * np.float32(1 / self.texel_mm / 2**level) - np.float32(0.5 - 0.5 / 2**level)
+            a = self._lookup(level, uv)
+            b = self._lookup(level + 1, uv * np.float32(0.5) - np.float32(0.25))
+            out[idx] = a + (b - a) * (lod[idx] - level)[:, None]
         return out
 
-
-def _wrap_sample(field: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """Bilinear lookup with wrap-around at texel coordinates uv (n, 2) = (s, t) -> (col, row)."""
-    size, k = field.shape[0], len(uv)
-    cols = 256
-    rows = -(-k // cols)
-    maps = np.zeros((rows * cols, 2), np.float32)
-    maps[:k] = np.mod(uv, size)
-    map_x, map_y = maps[:, 0].reshape(rows, cols), maps[:, 1].reshape(rows, cols)
-    parts = []
-    for c0 in range(0, field.shape[2], 4):
-        chunk = field[:, :, c0:c0 + 4]
-        s = cv2.remap(chunk, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        parts.append(s.reshape(rows * cols, -1)[:k])
-    return np.concatenate(parts, axis=1)
+    def _lookup(self, level: int, uv: np.ndarray) -> np.ndarray:
+        """Bilinear, wrapped lookup at texel coordinates uv (n, 2) = (column, row) of one level."""
+        size, k = self.levels[level].shape[0], len(uv)
+        cols = 256  # remap wants 2D maps shorter than 32767
+        rows = -(-k // cols)
+        maps = np.zeros((rows * cols, 2), np.float32)
+        maps[:k] = np.mod(uv, size)
+        maps = maps.reshape(rows, cols, 2)
+        out = np.empty((rows * cols, CHANNELS), np.float32)
+        for half, quad in enumerate(self._quads[level]):
+            s = cv2.remap(quad, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+            out[:, 4 * half:4 * half + 4] = s.reshape(rows * cols, 4)
+        return out[:k]
 
 
 def make_texture(rng: np.random.Generator, size: int = 512, texel_mm: float = 0.2,
@@ -63,14 +68,15 @@ def make_texture(rng: np.random.Generator, size: int = 512, texel_mm: float = 0.
     """Draw a new texture: blotches (~20 mm), mottling (~2 mm), branching vessels, wet patches, bumps."""
     fields = np.zeros((size, size, CHANNELS), np.float32)
     mm = 1.0 / texel_mm
-    fields[..., BLOTCH] = fractal_noise(rng, size, 25 * mm, octaves=3)
+    fields[..., BLOTCH] = fractal_noise(rng, size, 30 * mm, octaves=2, gain=0.4)
     fields[..., MOTTLE] = fractal_noise(rng, size, 2.5 * mm, octaves=2)
     fields[..., VESSEL] = _vessels(rng, size, int(30 * vessel_density), width_px=(0.35 * mm, 0.08 * mm))
     fields[..., DEEP_VESSEL] = _blur_wrap(
         _vessels(rng, size, int(12 * vessel_density), width_px=(1.2 * mm, 0.4 * mm)), 0.6 * mm)
     fields[..., WETNESS] = 0.5 + 0.5 * np.tanh(1.5 * periodic_noise(rng, size, 8 * mm))
-    height = bumpiness * (0.25 * fractal_noise(rng, size, 1.5 * mm, octaves=2)
-                          + 0.6 * fields[..., VESSEL] + 1.0 * fractal_noise(rng, size, 6 * mm, octaves=2))
+    fields[..., PALE] = np.clip(fractal_noise(rng, size, 40 * mm, octaves=2) - 0.8, 0, None)
+    height = bumpiness * (0.35 * fractal_noise(rng, size, 1.2 * mm, octaves=2)
+                          + 0.4 * fields[..., VESSEL] + 0.5 * fractal_noise(rng, size, 6 * mm, octaves=2))
     # height in texel units of ~0.05 mm; slopes per mm along s and t (periodic differences)
     slope_scale = 0.05 * mm
     fields[..., BUMP_S] = slope_scale * (np.roll(height, -1, 1) - np.roll(height, 1, 1)) / 2
@@ -108,7 +114,8 @@ def _vessels(rng: np.random.Generator, size: int, count: int, width_px: tuple[fl
             if widths[k] > 1.2 * width_px[1]:
                 side = rng.choice([-1.0, 1.0])
                 stack.append((points[k], angles[k] + side * rng.uniform(0.4, 1.1), widths[k] * 0.7, int(steps * 0.6)))
-        _draw_polyline(canvas, np.vstack([start, points[:end]]) + pad, widths)
+        if end:
+            _draw_polyline(canvas, np.vstack([start, points[:end]]) + pad, widths)
     folded = np.roll(canvas, (-pad, -pad), axis=(0, 1)).reshape(2, size, 2, size).max(axis=(0, 2))
     return np.clip(folded, 0, 1)
 
