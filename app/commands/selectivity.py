@@ -236,8 +236,9 @@ def plot_layer(acc: SelectivityAccumulator, layer: str, folder: Path, title: str
         np.ma.masked_invalid(matrix), aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=1
     )
     _depth_ticks(ax, acc.bin_edges, unit)
-    ax.set_ylabel("unit, sorted by preferred bin")
-    ax.set_title(f"{title} {layer}: response per depth bin (row / row max), mean DS {mean:.3f}", fontsize=9)
+    ax.set_ylabel("unit, sorted by preferred bin (silent units last)")
+    ax.set_title(f"{title} {layer}: response per depth bin (row / row max; white: bin never seen), "
+                 f"mean DS {mean:.3f}", fontsize=9)
     fig.colorbar(image, ax=ax, label="response / unit's maximum")
     matrix_png = folder / f"{_file_name(layer)}_matrix.png"
     _save(fig, matrix_png)
