@@ -37,6 +37,8 @@ def test_bench_writes_sane_numbers(tiny_video, tmp_path, capsys):
     assert r["inference"]["models"]["baseline-shading"]["mean"] <= r["inference"]["mean"] + 1e-9
     e2e = r["end_to_end"]
     assert e2e["frames"] == 6 and e2e["fps"] > 0 and e2e["latency_ms"]["p99"] >= e2e["latency_ms"]["p50"] > 0
+    live = r["realtime"]
+    assert live["frames"] >= 1 and live["frames"] + live["dropped"] == 6 and r["fps"] == pytest.approx(10.0)
     assert r["slowest_stage"] in ("decode", "inference+post")
     assert r["overlap_ratio"] == pytest.approx(e2e["fps"] / r["slowest_stage_fps"])
     assert r["memory"]["peak_rss_mb"] > 10 and "cuda_max_allocated_mb" not in r["memory"]
