@@ -18,7 +18,7 @@ from endodepth.errors import EndoDepthError
 from endodepth.io.atomic import atomic_write
 from endodepth.io.source import open_source
 from endodepth.models.registry import resolve_device
-from endodepth.pipeline.runner import FrameResult, Pipeline, PostOptions, Runner
+from endodepth.pipeline.runner import Pipeline, PostOptions, Runner
 from endodepth.pipeline.stats import summarize
 from endodepth.vis.colormap import COLORMAPS
 
