@@ -133,17 +133,22 @@ class FixedRange(RangePolicy):
 
 
 class GlobalRange(RangePolicy):
-    """Running min and max over all frames seen since `reset`: the range only widens."""
+    """Running min and max over all frames seen since `reset`: the range only widens.
 
-    def __init__(self) -> None:
-        self.lo = np.inf
-        self.hi = -np.inf
+    With `lo_pct`/`hi_pct` (e.g. 1, 99) each frame contributes its percentiles instead of
+    its extremes, so a few outlier pixels cannot stretch the range for the whole video.
+    """
+
+    def __init__(self, lo_pct: float = 0.0, hi_pct: float = 100.0) -> None:
+        extremes = (lo_pct, hi_pct) == (0.0, 100.0)
+        self._frame = PerFrameRange() if extremes else PercentileRange(lo_pct, hi_pct)
+        self.reset()
 
     def update(self, depth: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float]:
-        v = _valid_values(depth, valid)
-        if v.size:
-            self.lo = min(self.lo, float(v.min()))
-            self.hi = max(self.hi, float(v.max()))
+        if _valid_values(depth, valid).size:
+            lo, hi = self._frame.update(depth, valid)
+            self.lo = min(self.lo, lo)
+            self.hi = max(self.hi, hi)
         if self.hi < self.lo:
             return 0.0, 1.0
         return self.lo, self.hi

@@ -59,6 +59,12 @@ def test_range_policies():
     g.reset()
     assert g.update(np.array([[1.0, 2.0]])) == (1.0, 2.0)
     assert PerFrameRange().update(np.full((2, 2), np.nan)) == (0.0, 1.0)
+    robust = GlobalRange(1, 99)
+    spiky = np.linspace(10.0, 20.0, 1000)
+    spiky[0] = 1e6  # one far-away pixel of an inverse-depth model
+    lo, hi = robust.update(spiky)
+    assert (lo, hi) == (pytest.approx(np.percentile(spiky, 1)), pytest.approx(np.percentile(spiky, 99)))
+    assert robust.update(spiky[::-1] + 5)[1] == pytest.approx(np.percentile(spiky + 5, 99))
 
 
 def test_bad_arguments_are_refused():
