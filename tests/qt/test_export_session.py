@@ -1,0 +1,132 @@
+"""Exports (files exist and decode to what was shown), measurements, sessions and the CLI's --stats-out."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from endodepth.errors import InputError
+from endodepth.qt import settings as prefs
+from endodepth.qt.depth_display import depth_view
+from endodepth.qt.export import RangeExporter, RangeJob, export_frame
+from endodepth.qt.point_cloud_view import to_display
+
+SHADING = "baseline-shading"
+
+
+@pytest.fixture
+def shown(window, wait_frame, image_folder):
+    window.set_models([SHADING], "cpu")
+    window.open_path(image_folder)
+    update = wait_frame(window, 0, SHADING)
+    return window, depth_view(update.result, SHADING)
+
+
+def test_current_frame_exports_decode_to_the_displayed_data(shown, tmp_path):
+    import open3d as o3d
+
+    _, view = shown
+    files = export_frame(view, tmp_path / "out", "f0", {"png16", "npz", "color", "ply"})
+    assert sorted(p.name for p in files) == ["f0_cloud.ply", "f0_depth.npz", "f0_depth.png", "f0_depth_color.png"]
+    expected = np.where(view.valid, view.depth, np.nan)
+    stored = cv2.imread(str(tmp_path / "out" / "f0_depth.png"), cv2.IMREAD_UNCHANGED)
+    assert stored.dtype == np.uint16 and stored.shape == view.depth.shape
+    meta = json.loads((tmp_path / "out" / "f0_depth.json").read_text())
+    decoded = np.where(stored > 0, meta["offset"] + stored / meta["scale"], np.nan)
+    np.testing.assert_array_equal(np.isnan(decoded), np.isnan(expected))
+    np.testing.assert_allclose(decoded[view.valid], expected[view.valid], atol=1.0 / meta["scale"])
+    with np.load(tmp_path / "out" / "f0_depth.npz") as npz:
+        np.testing.assert_array_equal(npz["depth"], expected.astype(np.float32))
+        np.testing.assert_array_equal(npz["K"], view.K)
+    colored = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / "f0_depth_color.png")), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(colored, view.colors)
+    cloud = o3d.io.read_point_cloud(str(tmp_path / "out" / "f0_cloud.ply"))
+    np.testing.assert_allclose(np.asarray(cloud.points), view.points, rtol=1e-6)
+
+
+def test_range_export_writes_depth_per_frame_and_a_video_and_cancel_leaves_nothing(shown, tmp_path):
+    window, _ = shown
+    pipeline = window.worker.runner.pipeline
+
+    def job(folder):
+        return RangeJob(str(pipeline.source.path), pipeline.models, SHADING, 2, 5, folder, "clip", "npz",
+                        "image | depth", "viridis", pipeline.post.range_policy, {})
+
+    files = _run(job(tmp_path / "a"))
+    assert sorted(p.name for p in files) == [f"clip_{i:06d}.npz" for i in range(2, 6)] + ["clip_image_depth.mp4"]
+    video = cv2.VideoCapture(str(tmp_path / "a" / "clip_image_depth.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    assert (int(video.get(cv2.CAP_PROP_FRAME_WIDTH)), int(video.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (160, 64)
+    video.release()
+    with np.load(tmp_path / "a" / "clip_000003.npz") as npz:
+        expected = depth_view(pipeline.process(3), SHADING)
+        np.testing.assert_allclose(npz["depth"], np.where(expected.valid, expected.depth, np.nan), rtol=1e-6)
+
+    exporter = RangeExporter(job(tmp_path / "b"))
+    exporter.progress.connect(lambda n: setattr(exporter, "cancelled", True), QtCore.Qt.ConnectionType.DirectConnection)
+    outcome = []
+    exporter.done.connect(outcome.append, QtCore.Qt.ConnectionType.DirectConnection)
+    exporter.run()
+    assert outcome == [[]]
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["clip_000002.npz"]  # whole files only, no video
+
+
+def _run(job):
+    exporter = RangeExporter(job)
+    outcome = []
+    exporter.done.connect(outcome.append, QtCore.Qt.ConnectionType.DirectConnection)
+    exporter.failed.connect(outcome.append, QtCore.Qt.ConnectionType.DirectConnection)
+    exporter.run()
+    assert isinstance(outcome[0], list), outcome
+    return outcome[0]
+
+
+def test_measure_two_picked_points_export_csv_and_save_session(shown, qtbot, tmp_path):
+    window, _ = shown
+    cloud = window.cloud_view
+    qtbot.waitUntil(lambda: len(cloud.points) > 100)
+    points = cloud.points.copy()
+    xy, front = cloud.gl_view.project(to_display(points))
+    i, j = int(np.argmin(xy[:, 0] + 1000 * ~front)), int(np.argmax(xy[:, 0] - 1000 * ~front))
+    a = cloud.pick_at(*xy[i])
+    b = cloud.pick_at(*xy[j])
+    assert np.linalg.norm(xy[[np.flatnonzero((points == a).all(1))[0]]] - xy[i]) < 1.0
+    assert len(cloud.measurements) == 1 and cloud.table.rowCount() == 1
+    m = cloud.measurements[0]
+    assert m.distance == pytest.approx(float(np.linalg.norm(b - a)), rel=1e-6) and m.unit == "relative"
+    assert m.distance > 0
+
+    path = cloud.export_csv(tmp_path / "m.csv")
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 1 and float(rows[0]["distance"]) == pytest.approx(m.distance)
+
+    session = prefs.save_session(tmp_path / "s.json", window.session())
+    data = prefs.load_session(session)
+    assert data["models"] == [SHADING] and data["file"].endswith("frames")
+    assert data["measurements"][0]["distance"] == pytest.approx(m.distance)
+    cloud.clear_measurements()
+    window.apply_session(data)
+    assert len(cloud.measurements) == 1
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match="bad.json"):
+        prefs.load_session(tmp_path / "bad.json")
+
+
+def test_cli_plays_n_frames_and_writes_stats(qtbot, image_folder, tmp_path):
+    from endodepth.qt.app import run_app
+
+    stats_path, shot = tmp_path / "stats.json", tmp_path / "shot.png"
+    code = run_app([str(image_folder), "--model", SHADING, "--device", "cpu", "--quit-after", "6",
+                    "--stats-out", str(stats_path), "--screenshot", str(shot), "--size", "900x600"])
+    assert code == 0
+    stats = json.loads(stats_path.read_text())
+    assert stats["frames_shown"] == 6
+    assert stats["frames_dropped"] >= 0 and stats["display_fps"] > 0 and stats["gui_longest_stall_ms"] > 0
+    assert stats["models"] == [SHADING] and stats["inference_ms_mean"] > 0
+    image = cv2.imread(str(shot))
+    assert image.shape[0] >= 600 and image.shape[1] >= 900 and image.std() > 10  # not a blank picture
