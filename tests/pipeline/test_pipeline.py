@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FakeDepth, H, K, MemorySource, W, frame_value
 from endodepth.pipeline.runner import Pipeline, PostOptions
 from endodepth.vis.colormap import FixedRange, lut
+from pipeline_fakes import FakeDepth, H, K, MemorySource, W, frame_value
 
 
 class InverseFake(FakeDepth):

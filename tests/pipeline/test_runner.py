@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import FakeDepth, H, MemorySource, W, frame_value
 from endodepth.pipeline.runner import (
     DeviceFallback,
     FrameError,
@@ -15,6 +14,7 @@ from endodepth.pipeline.runner import (
     PostOptions,
     Runner,
 )
+from pipeline_fakes import FakeDepth, H, MemorySource, W, frame_value
 
 FAST = PostOptions(max_points=None, fov=False)
 
