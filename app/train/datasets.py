@@ -26,12 +26,12 @@ RGB, DEPTH, META = "rgb.npy", "depth.npy", "meta.json"
 class SynthRecipe:
     """What a rendered training set holds: how many sequences, frames each, size, seeds."""
 
-    sequences: int = 320
-    frames: int = 8
+    sequences: int = 200
+    frames: int = 12
     width: int = 320
     height: int = 256
     first_seed: int = 0
-    spread: float = 3.0
+    spread: float = 2.5
 
     def seeds(self) -> range:
         return range(self.first_seed, self.first_seed + self.sequences)
