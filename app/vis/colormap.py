@@ -112,10 +112,14 @@ class PercentileRange(RangePolicy):
         self.lo_pct, self.hi_pct = float(lo_pct), float(hi_pct)
 
     def update(self, depth: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float]:
+        depth = np.asarray(depth)
+        step = max(1, depth.size // self.samples)
+        if step > 1:
+            depth = depth.reshape(-1)[::step]
+            valid = None if valid is None else np.asarray(valid).reshape(-1)[::step]
         v = _valid_values(depth, valid)
         if v.size == 0:
             return 0.0, 1.0
-        v = v[:: max(1, v.size // self.samples)]
         lo, hi = np.percentile(v, (self.lo_pct, self.hi_pct))
         return float(lo), float(hi)
 
