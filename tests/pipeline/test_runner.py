@@ -212,3 +212,15 @@ def test_set_pipeline_returns_only_once_the_old_source_is_no_longer_read(collect
     runner.request(2)
     assert collect.wait_for(lambda c: c.results)
     assert collect.indices == [2] and collect.errors == []
+
+
+def test_real_time_loop_wraps_around(collect, runners):
+    runner = runners(Pipeline(MemorySource(5, fps=200.0), [FakeDepth()], post=FAST), realtime=True,
+                     loop=True, **collect.callbacks())
+    runner.play(3)
+    assert collect.wait_for(lambda c: len(c.results) >= 8)
+    runner.stop()
+    idx = collect.indices
+    assert idx[0] == 3 and all(0 <= i < 5 for i in idx)
+    assert any(b < a for a, b in zip(idx, idx[1:]))  # it went round
+    assert collect.errors == [] and not collect.finished.is_set()
