@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -222,5 +223,5 @@ def test_real_time_loop_wraps_around(collect, runners):
     runner.stop()
     idx = collect.indices
     assert idx[0] == 3 and all(0 <= i < 5 for i in idx)
-    assert any(b < a for a, b in zip(idx, idx[1:]))  # it went round
+    assert any(b < a for a, b in itertools.pairwise(idx))  # it went round
     assert collect.errors == [] and not collect.finished.is_set()
