@@ -146,9 +146,12 @@ def _surface_scene(rng: np.random.Generator, s: SynthSettings, frames: int) -> S
     parts = [grid_mesh(points, _unrolled_coordinates(height) + rng.uniform(0, 500, 2), tissue=0)]
     loops = []
     for i in range(s.loop_count):
-        mesh, centre, r_max = _organ_loop(rng, axis, height, tissue=1 + i)
-        parts.append(mesh)
-        loops.append((centre, r_max))
+        for _ in range(10):  # loops must not run through one another
+            mesh, centre, r_max = _organ_loop(rng, axis, height, tissue=1 + i)
+            if all(_clearance(centre, other) > r_max + other_r for other, other_r in loops):
+                parts.append(mesh)
+                loops.append((centre, r_max))
+                break
     poses = _hover_path(rng, s, frames, axis, height, loops)
     return Scene(merge(parts), _tissue_table(rng, s, 1 + s.loop_count), _texture(rng, s), poses)
 
@@ -214,24 +217,32 @@ def _organ_loop(rng: np.random.Generator, axis: np.ndarray, height: np.ndarray,
     flat = rng.uniform(0.45, 1.0)
     length = rng.uniform(100, 260)
     arc = np.arange(0, length, 0.8)
-    heading = rng.uniform(0, 2 * np.pi) + rng.uniform(-1.2, 1.2) * np.sin(np.pi * arc / length + rng.uniform(0, np.pi))
+    # heading changes slowly enough that the bend radius stays >= 2 radii (no self-intersection)
+    swing = min(1.2, length / (2 * np.pi * radius)) * rng.uniform(-1, 1)
+    heading = rng.uniform(0, 2 * np.pi) + swing * np.sin(np.pi * arc / length + rng.uniform(0, np.pi))
     xy = np.cumsum(np.column_stack([np.cos(heading), np.sin(heading)]) * 0.8, axis=0)
     xy += rng.uniform(-80, 80, 2) - xy[len(xy) // 2]  # the loop's middle lies near where the camera looks
     lift = radius * flat * (1.5 * np.sin(np.pi * arc / length) - 0.7)
     centre = np.column_stack([xy, height_at(axis, height, xy) + lift])
-    tangent, normal, binormal = transport_frames(centre)
+    tangent = transport_frames(centre)[0]
     up = np.array([0.0, 0.0, 1.0])
     side = np.cross(tangent, up)
     side /= np.linalg.norm(side, axis=1, keepdims=True)
     vertical = np.cross(side, tangent)
-    theta = np.linspace(0, 2 * np.pi, 128, endpoint=False)
+    # the texture seam (where the angle wraps) runs along the underside, mostly buried in the surface
+    theta = np.linspace(-np.pi / 2, 1.5 * np.pi, 128, endpoint=False)
     bumps = 1 + 0.03 * fractal_noise(rng, (len(arc), 128), 40, octaves=2)
     # an elliptic section: flattened along the vertical
     c, s_ = np.cos(theta)[None, :, None], np.sin(theta)[None, :, None]
     points = centre[:, None] + radius * bumps[..., None] * (c * side[:, None] + flat * s_ * vertical[:, None])
-    st = np.stack(np.broadcast_arrays(arc[:, None], np.append(theta, 2 * np.pi)[None, :] * radius), -1)
-    st = st + rng.uniform(0, 500, 2)
+    around = (np.append(theta, 1.5 * np.pi) + np.pi / 2) * radius
+    st = np.stack(np.broadcast_arrays(arc[:, None], around[None, :]), -1) + rng.uniform(0, 500, 2)
     return grid_mesh(points, st, tissue=tissue, wrap=True), centre, radius * 1.15
+
+
+def _clearance(a: np.ndarray, b: np.ndarray) -> float:
+    """Smallest distance between two sampled centre lines (every 4th point)."""
+    return float(np.min(np.linalg.norm(a[::4, None] - b[None, ::4], axis=-1)))
 
 
 def _hover_path(rng: np.random.Generator, s: SynthSettings, n: int, axis: np.ndarray, height: np.ndarray,

@@ -41,7 +41,7 @@ def albedo(fields: np.ndarray, rows: np.ndarray) -> np.ndarray:
     w = 0.5 + 0.5 * np.tanh(0.7 * fields[:, BLOTCH:BLOTCH + 1])
     colour = base + (alt - base) * w
     colour *= np.clip(1 + mottle * fields[:, MOTTLE:MOTTLE + 1], 0.5, 1.5)
-    colour += (PALE_COLOUR - colour) * np.clip(0.25 * fields[:, PALE:PALE + 1], 0, 0.35)
+    colour += (PALE_COLOUR - colour) * np.clip(0.12 * fields[:, PALE:PALE + 1], 0, 0.2)
     v = np.clip(vessel_strength * fields[:, VESSEL:VESSEL + 1], 0, 1)
     colour += (vessel - colour) * v
     colour *= 1 - np.clip(deep_strength * fields[:, DEEP_VESSEL:DEEP_VESSEL + 1], 0, 1) * (1 - deep_tint)
