@@ -3,15 +3,19 @@
 A light network for depth on embedded devices, written from the paper and the public
 description of `lorenzopapa5/METER`. Stages are named sub-modules (`enc_0`..`enc_4`,
 `dec_1`..`dec_3`) so forward hooks read them as features. The decoder ends at a quarter of
-the input size; `DepthEstimator.predict_batch` upsamples to the frame. The raw output is a
-log depth and `exp` makes it positive, which suits the scale-invariant log loss (SILog).
-Input is RGB in [0, 1] (the first convolution is followed by batch norm, which absorbs a
-normalisation).
+the input size; `DepthEstimator.predict_batch` upsamples to the frame. By default the raw
+output is a log depth and `exp` makes it positive, which suits the scale-invariant log loss
+(SILog); `output="linear"` reads it as depth itself (ReLU), as the official METER checkpoints
+do (their unit is cm for NYU, dm for KITTI). Input is RGB in [0, 1] (the first convolution is
+followed by batch norm, which absorbs a normalisation). `meter_checkpoint_filter` renames the
+official checkpoints' keys to ours.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +25,7 @@ from endodepth.models.base import DepthEstimator
 from endodepth.models.registry import register
 
 LOG_DEPTH_LIMIT = 20.0  # |log depth| is clamped so exp() stays finite in float16 and float32
+OUTPUTS = ("exp", "linear")
 
 
 @dataclass(frozen=True)
@@ -164,10 +169,13 @@ class Meter(DepthEstimator):
     input_size = (256, 320)
     default_layers = ("enc_0", "enc_1", "enc_2", "enc_3", "enc_4", "dec_1", "dec_2", "dec_3")
 
-    def __init__(self, variant: str = "xxs", input_size: tuple[int, int] = (256, 320)) -> None:
+    def __init__(self, variant: str = "xxs", input_size: tuple[int, int] = (256, 320), output: str = "exp") -> None:
         super().__init__()
         if variant not in CONFIGS:
             raise ValueError(f"unknown METER variant {variant!r}; choose from {', '.join(CONFIGS)}")
+        if output not in OUTPUTS:
+            raise ValueError(f"METER output must be one of {OUTPUTS}, got {output!r}")
+        self.output = output
         if input_size[0] % 32 or input_size[1] % 32:
             raise ValueError(f"METER input size must be a multiple of 32, got {input_size}")
         self.input_size = tuple(input_size)
@@ -193,23 +201,74 @@ class Meter(DepthEstimator):
         self.head = nn.Conv2d(w // 8, 1, 3, padding=1, bias=False)
         self.to(memory_format=torch.channels_last)  # about 1.5x faster on CPU; weights keep this layout
 
-    def forward_log(self, x: torch.Tensor) -> torch.Tensor:
-        """Log depth (B, 1, H/4, W/4) for an RGB batch in [0, 1]."""
+    def forward_raw(self, x: torch.Tensor) -> torch.Tensor:
+        """The last conv's output (B, 1, H/4, W/4) for an RGB batch in [0, 1]: log depth, or depth when linear."""
         y0 = self.enc_0(x)
         y1 = self.enc_1(y0)
         y2 = self.enc_2(y1)
         y3 = self.enc_3(y2)
         z = self.bottleneck(self.enc_4(y3))
         z = self.dec_3(self.dec_2(self.dec_1(z, y3), y2), y1)
-        return self.head(z).clamp(-LOG_DEPTH_LIMIT, LOG_DEPTH_LIMIT)
+        return self.head(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Positive relative depth (B, 1, H/4, W/4)."""
-        return self.forward_log(x).exp()
+        raw = self.forward_raw(x)
+        return raw.clamp(-LOG_DEPTH_LIMIT, LOG_DEPTH_LIMIT).exp() if self.output == "exp" else F.relu(raw)
+
+
+# Official METER (lorenzopapa5/METER, architecture.py) key -> ours, applied in order.
+_OFFICIAL_KEYS = [
+    (r"\.depthwise\.", ".0."),
+    (r"\.pointwise\.", ".1."),
+    (r"^encoder\.conv1\.", "enc_0."),
+    (r"^encoder\.conv2\.", "enc_4.3."),
+    (r"^encoder\.mv2\.0\.", "enc_1.0."),
+    (r"^encoder\.mv2\.1\.", "enc_1.1."),
+    (r"^encoder\.mv2\.2\.", "enc_2.0."),
+    (r"^encoder\.mv2\.3\.", "enc_2.1."),
+    (r"^encoder\.mv2\.4\.", "enc_2.2."),
+    (r"^encoder\.mv2\.5\.", "enc_3.1."),
+    (r"^encoder\.mv2\.6\.", "enc_4.1."),
+    (r"^encoder\.mvit\.0\.", "enc_3.0."),
+    (r"^encoder\.mvit\.1\.", "enc_4.0."),
+    (r"^encoder\.mvit\.2\.", "enc_4.2."),
+    (r"\.conv1\.", ".local.0."),
+    (r"\.conv2\.", ".local.1."),
+    (r"\.conv3\.", ".project."),
+    (r"\.conv4\.", ".fuse."),
+    (r"\.transformer\.layers\.0\.0\.norm\.", ".transformer.norm1."),
+    (r"\.transformer\.layers\.0\.0\.fn\.to_qkv\.", ".transformer.attn.qkv."),
+    (r"\.transformer\.layers\.0\.0\.fn\.to_out\.0\.", ".transformer.attn.out."),
+    (r"\.transformer\.layers\.0\.1\.norm\.", ".transformer.norm2."),
+    (r"\.transformer\.layers\.0\.1\.fn\.net\.0\.", ".transformer.ffn.0."),
+    (r"\.transformer\.layers\.0\.1\.fn\.net\.3\.", ".transformer.ffn.2."),
+    (r"^decoder\.conv2d_in\.", "bottleneck."),
+    (r"^decoder\.conv2d_out\.", "head."),
+    (r"^decoder\.ups_block_(\d)\.conv2d_transpose\.", r"dec_\1.up."),
+    (r"^decoder\.ups_block_(\d)\.end_up_layer\.", r"dec_\1.fuse."),
+]
+
+
+def meter_checkpoint_filter(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """Official METER keys (`encoder.*`, `decoder.*`) -> ours; ours pass through.
+
+    Official weights predict linear depth: build the model with `output="linear"` for them.
+    """
+    out = {}
+    for key, value in state_dict.items():
+        if key.startswith(("encoder.", "decoder.")):
+            for pattern, repl in _OFFICIAL_KEYS:
+                key = re.sub(pattern, repl, key)
+        out[key] = value
+    return out
 
 
 def _register(variant: str, description: str) -> None:
-    @register(f"meter-{variant}", description=description, kind="relative", input_size=(256, 320), variant=variant)
+    @register(
+        f"meter-{variant}", description=description, kind="relative", input_size=(256, 320),
+        checkpoint_filter=meter_checkpoint_filter, variant=variant,
+    )
     def build(**options) -> Meter:
         return Meter(**options)
 

@@ -58,6 +58,8 @@ def test_input_size_must_be_a_multiple_of_32():
         Meter("xxs", input_size=(250, 320))
     with pytest.raises(ValueError, match="variant"):
         Meter("huge")
+    with pytest.raises(ValueError, match="output"):
+        Meter("xxs", output="log")
 
 
 def test_transformer_attends_across_pixels_at_the_same_patch_offset():
@@ -80,7 +82,7 @@ def test_training_steps_reduce_a_log_depth_loss():
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(4):
-        loss = (model.forward_log(x) - target).square().mean()
+        loss = (model.forward_raw(x) - target).square().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
