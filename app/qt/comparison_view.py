@@ -43,7 +43,7 @@ class ComparisonView(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.model_list = QtWidgets.QListWidget(self)
-        self.model_list.setMaximumWidth(220)
+        self.model_list.setMaximumWidth(190)
         self.model_list.setToolTip(f"Tick 2 to {MAX_MODELS} models to compare")
         self.metric_box = QtWidgets.QComboBox(self)
         self.metric_box.addItems(list(METRICS))
@@ -70,6 +70,7 @@ class ComparisonView(QtWidgets.QWidget):
         self.metric_plot = pg.PlotWidget(self)
         self.metric_plot.setLabel("bottom", "frame")
         self.metric_plot.addLegend(offset=(10, 5))
+        self.metric_plot.setMinimumHeight(110)
         self.metric_plot.setMaximumHeight(170)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._panels: list[int] = []

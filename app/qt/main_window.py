@@ -185,7 +185,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _default_layout(self) -> None:
         self.splitDockWidget(self.docks["image"], self.docks["selectivity"], QtCore.Qt.Orientation.Vertical)
         self.splitDockWidget(self.docks["cloud"], self.docks["comparison"], QtCore.Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["image"], self.docks["cloud"]], [900, 700], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["image"], self.docks["cloud"]], [850, 750], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["image"], self.docks["selectivity"]], [560, 400], QtCore.Qt.Orientation.Vertical)
 
     def _build_model_bar(self) -> None:
         bar = QtWidgets.QToolBar("Model", self)
@@ -492,7 +493,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def shutdown(self) -> None:
         """Stop the runner threads and the worker thread."""
         self.stats_timer.stop()
-        self.worker.stop()
+        self.worker.stop(timeout=30.0)  # a slow model on the CPU may need seconds to finish its frame
         self.worker_thread.quit()
         self.worker_thread.wait(5000)
 

@@ -151,8 +151,9 @@ class Worker(QtCore.QObject):
             if unit is not None:
                 self._unit = int(unit)
 
-    def stop(self) -> None:
-        self.runner.stop()
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the Runner's threads (waiting up to `timeout` s for the frame in flight)."""
+        self.runner.stop(timeout)
 
     # --- worker-thread slots -----------------------------------------------------------
 

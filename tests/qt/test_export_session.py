@@ -130,3 +130,15 @@ def test_cli_plays_n_frames_and_writes_stats(qtbot, image_folder, tmp_path):
     assert stats["models"] == [SHADING] and stats["inference_ms_mean"] > 0
     image = cv2.imread(str(shot))
     assert image.shape[0] >= 600 and image.shape[1] >= 900 and image.std() > 10  # not a blank picture
+
+
+def test_without_a_path_the_bundled_sample_opens_with_the_default_model(qtbot, tmp_path):
+    from endodepth.qt.app import run_app
+    from endodepth.qt.worker import default_model_name
+    from endodepth.resources import sample_clip_path
+
+    stats_path = tmp_path / "stats.json"
+    assert run_app(["--device", "cpu", "--quit-after", "2", "--stats-out", str(stats_path)]) == 0
+    stats = json.loads(stats_path.read_text())
+    assert stats["file"] == str(sample_clip_path()) and stats["frames_shown"] == 2
+    assert stats["models"] == [default_model_name()[0]]
