@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 
@@ -14,12 +16,17 @@ def intrinsics(width: int, height: int, focal: float) -> np.ndarray:
 def pixel_rays(K: np.ndarray, width: int, height: int) -> np.ndarray:
     """(H, W, 3) camera-frame ray directions with z = 1 through pixel centres (u, v) = (col, row).
 
-    With z = 1 the ray parameter of a hit is its depth (z), not its distance.
+    With z = 1 the ray parameter of a hit is its depth (z), not its distance. Read-only (cached).
     """
+    return _pixel_rays(float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), int(width), int(height))
+
+
+@lru_cache(maxsize=8)
+def _pixel_rays(fx: float, fy: float, cx: float, cy: float, width: int, height: int) -> np.ndarray:
     u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
-    x = (u - K[0, 2]) / K[0, 0]
-    y = (v - K[1, 2]) / K[1, 1]
-    return np.stack([x, y, np.ones_like(x)], axis=-1).astype(np.float32)
+    rays = np.stack([(u - cx) / fx, (v - cy) / fy, np.ones_like(u)], axis=-1).astype(np.float32)
+    rays.flags.writeable = False
+    return rays
 
 
 def look_at(eye: np.ndarray, forward: np.ndarray, up: np.ndarray) -> np.ndarray:

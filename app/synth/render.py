@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import open3d as o3d
@@ -44,7 +44,6 @@ class SynthSequence:
     seed: int
     right_rgb: np.ndarray | None = None
     right_depth: np.ndarray | None = None
-    _rays: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.rgb)
@@ -73,33 +72,36 @@ class SynthSequence:
 
 
 def render_view(scene: Scene, camera_to_world: np.ndarray, K: np.ndarray, width: int, height: int,
-                spot_exponent: float = 1.5, rays: np.ndarray | None = None) -> View:
-    """Cast one ray per pixel from the camera; shade the hits with the co-located light."""
-    rays = pixel_rays(K, width, height) if rays is None else rays
+                spot_exponent: float = 1.5, mask: np.ndarray | None = None) -> View:
+    """Cast one ray per pixel (inside `mask`, when given) from the camera; shade the hits with the
+    co-located light. Pixels without a hit (or outside the mask) get NaN depth and zero radiance."""
+    rays = pixel_rays(K, width, height).reshape(-1, 3)
+    pixels = np.arange(width * height) if mask is None else np.flatnonzero(mask)
+    rays = np.take(rays, pixels, axis=0)  # (np.take: fancy indexing of (n, 3) arrays is slow)
     R, t = camera_to_world[:3, :3].astype(np.float32), camera_to_world[:3, 3].astype(np.float32)
-    flat = rays.reshape(-1, 3)
-    dirs = flat[:, 0:1] * R[:, 0] + flat[:, 1:2] * R[:, 1] + flat[:, 2:3] * R[:, 2]  # not BLAS: see _norm
-    cast = np.concatenate([np.broadcast_to(t, dirs.shape), dirs], axis=1)
-    hit = scene.mesh.raycaster.cast_rays(o3d.core.Tensor(np.ascontiguousarray(cast)), nthreads=1)
+    dirs = rays[:, 0:1] * R[:, 0] + rays[:, 1:2] * R[:, 1] + rays[:, 2:3] * R[:, 2]  # not BLAS: see dot()
+    cast = np.empty((len(rays), 6), np.float32)
+    cast[:, :3], cast[:, 3:] = t, dirs
+    hit = scene.mesh.raycaster.cast_rays(o3d.core.Tensor(cast), nthreads=1)
     t_hit = hit["t_hit"].numpy()
     prim = hit["primitive_ids"].numpy()
-    ok = np.isfinite(t_hit) & (prim != NO_HIT)
+    ok = np.flatnonzero(np.isfinite(t_hit) & (prim != NO_HIT))
     depth = np.full(width * height, np.nan, np.float32)
-    depth[ok] = t_hit[ok]  # camera-frame rays have z = 1, so the ray parameter is the depth
+    depth[pixels[ok]] = t_hit[ok]  # camera-frame rays have z = 1, so the ray parameter is the depth
     out = np.zeros((width * height, 3), np.float32)
-    idx = np.nonzero(ok)[0]
-    if len(idx):
-        out[idx] = _shade_hits(scene, K, rays.reshape(-1, 3)[idx], dirs[idx], t_hit[idx], prim[idx],
-                               hit["primitive_uvs"].numpy()[idx], spot_exponent)
+    if len(ok):
+        uvs = hit["primitive_uvs"].numpy()
+        out[pixels[ok]] = _shade_hits(scene, K, np.take(rays, ok, axis=0), np.take(dirs, ok, axis=0), t_hit[ok],
+                                      prim[ok], np.take(uvs, ok, axis=0), spot_exponent)
     return View(depth.reshape(height, width), out.reshape(height, width, 3))
 
 
 def _shade_hits(scene: Scene, K: np.ndarray, rays_cam: np.ndarray, dirs: np.ndarray, t_hit: np.ndarray,
                 prim: np.ndarray, bary: np.ndarray, spot_exponent: float) -> np.ndarray:
     """Radiance of the hit points: interpolated vertex attributes, texture, tissue, light."""
-    tri = scene.mesh.triangles[prim]
+    corners = np.take(scene.mesh.attributes, np.take(scene.mesh.triangles, prim, axis=0), axis=0)  # (n, 3, 8)
     w = np.column_stack([1 - bary[:, 0] - bary[:, 1], bary[:, 0], bary[:, 1]]).astype(np.float32)
-    attr = np.einsum("nk,nkc->nc", w, scene.mesh.attributes[tri])
+    attr = np.einsum("nk,nkc->nc", w, corners)
     ray_len = norm(rays_cam)
     distance = t_hit * ray_len
     to_light = -dirs / ray_len[:, None]
@@ -107,7 +109,7 @@ def _shade_hits(scene: Scene, K: np.ndarray, rays_cam: np.ndarray, dirs: np.ndar
     facing = np.abs(dot(normal, to_light))
     footprint = distance / K[0, 0] / np.maximum(facing, 0.25)
     fields = scene.texture.sample(attr[:, ST], footprint)
-    rows = scene.tissues[scene.mesh.tissue[prim]]
+    rows = np.take(scene.tissues, np.take(scene.mesh.tissue, prim), axis=0)
     return radiance(normal, attr[:, TANGENT], to_light, distance, 1 / ray_len, fields, rows, spot_exponent)
 
 
@@ -117,7 +119,6 @@ def render_scene(scene: Scene, width: int, height: int, settings: SynthSettings,
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
     n = len(scene.camera_to_world)
     K = intrinsics(width, height, settings.focal)
-    rays = pixel_rays(K, width, height)
     coverage = fov_coverage(width, height, settings.fov_radius) if settings.fov_mask else None
     mask = coverage >= 0.5 if coverage is not None else np.ones((height, width), bool)
     lens = vignette(width, height, settings.vignetting)
@@ -130,7 +131,7 @@ def render_scene(scene: Scene, width: int, height: int, settings: SynthSettings,
     gain = None
     for i in range(n):
         views = {side: render_view(scene, scene.camera_to_world[i] @ offset, K, width, height,
-                                   settings.spot_exponent, rays) for side, offset in sides}
+                                   settings.spot_exponent, mask) for side, offset in sides}
         measured = auto_exposure(views["left"].radiance * light[i], mask & np.isfinite(views["left"].depth),
                                  settings.exposure)
         gain = measured if gain is None else gain * (measured / gain) ** 0.3
