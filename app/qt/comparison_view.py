@@ -3,6 +3,7 @@ absolute difference map, and per-frame errors against ground truth over time."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,11 +52,13 @@ class ComparisonView(QtWidgets.QWidget):
         self.summary.setWordWrap(True)
 
         self.canvas = pg.GraphicsLayoutWidget(self)
+        self.canvas.ci.setSpacing(2)
+        self.canvas.ci.setContentsMargins(2, 2, 2, 2)
         self.boxes: list[pg.ViewBox] = []
         self.items: list[pg.ImageItem] = []
         self.titles: list[pg.LabelItem] = []
         for _ in range(PANELS):
-            self.titles.append(pg.LabelItem(""))
+            self.titles.append(pg.LabelItem("", size="8pt"))
             box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
             box.setDefaultPadding(0.0)
             if self.boxes:
@@ -69,11 +72,14 @@ class ComparisonView(QtWidgets.QWidget):
         self.colorbar = pg.ColorBarItem(values=(0, 1), width=12, interactive=False, label="depth")
         self.metric_plot = pg.PlotWidget(self)
         self.metric_plot.setLabel("bottom", "frame")
+        self.metric_plot.getAxis("left").enableAutoSIPrefix(False)
         self.metric_plot.addLegend(offset=(10, 5))
         self.metric_plot.setMinimumHeight(110)
         self.metric_plot.setMaximumHeight(170)
         self.curves: dict[str, pg.PlotDataItem] = {}
-        self._panels: list[int] = []
+        self._panels: list[int] | None = None
+        self.hint = pg.LabelItem(f"Tick 2 to {MAX_MODELS} models on the left: they run on the same frame "
+                                 "and are shown on one colour scale", color="#aab")
 
         side = QtWidgets.QVBoxLayout()
         side.addWidget(QtWidgets.QLabel("Models"))
@@ -132,8 +138,9 @@ class ComparisonView(QtWidgets.QWidget):
             self.titles[i].setText(name + (" (reference)" if name == snap.reference and name != GT else ""))
         if snap.difference_colors is not None:
             self.diff_item.setImage(snap.difference_colors, autoLevels=False, levels=(0, 255))
-            self.titles[-1].setText(f"|{snap.difference_model} - {snap.reference}| "
-                                    f"(0-{snap.difference_range[1]:.3g} {snap.unit})")
+            reference = "GT" if snap.reference == GT else snap.reference
+            self.titles[-1].setText(f"|{snap.difference_model} - {reference}|, 0-{snap.difference_range[1]:.3g} "
+                                    f"{snap.unit}")
         self.colorbar.setColorMap(colormap(self.colormap_name))
         self.colorbar.setLevels(tuple(float(v) for v in snap.range))
         self.colorbar.getAxis("left").setLabel(f"depth [{snap.unit}]")
@@ -145,21 +152,26 @@ class ComparisonView(QtWidgets.QWidget):
         gt = "" if snap.metrics else "  (no ground truth: errors over time need a SCARED or plain source)"
         self.summary.setText(f"frame {snap.frame}: aligned to {snap.reference}; mean |difference| "
                              f"{mean_diff:.4g} {snap.unit}{gt}")
-        if first:
+        if first:  # fit once the grid has its new geometry
             height, width = next(iter(snap.colors.values())).shape[:2]
-            self.boxes[0].setRange(QtCore.QRectF(0, 0, width, height), padding=0)
+            QtCore.QTimer.singleShot(0, lambda: self.boxes[0].setRange(QtCore.QRectF(0, 0, width, height), padding=0))
 
     def _arrange(self, panels: list[int]) -> bool:
-        """Put the given panels (and the colorbar) in the grid; True when the arrangement changed."""
+        """Put the panels in a near-square grid (title above each) with the colorbar on the right;
+        True when the arrangement changed."""
         if panels == self._panels:
             return False
         layout = self.canvas.ci
         layout.clear()
-        for col, i in enumerate(panels):
-            layout.addItem(self.titles[i], row=0, col=col)
-            layout.addItem(self.boxes[i], row=1, col=col)
+        cols = max(1, math.ceil(math.sqrt(len(panels))))
+        for k, i in enumerate(panels):
+            row, col = 2 * (k // cols), k % cols
+            layout.addItem(self.titles[i], row=row, col=col)
+            layout.addItem(self.boxes[i], row=row + 1, col=col)
         if panels:
-            layout.addItem(self.colorbar, row=1, col=len(panels))
+            layout.addItem(self.colorbar, row=0, col=cols, rowspan=2 * math.ceil(len(panels) / cols))
+        else:
+            layout.addItem(self.hint, row=0, col=0)
         self._panels = list(panels)
         return True
 

@@ -142,3 +142,38 @@ def test_without_a_path_the_bundled_sample_opens_with_the_default_model(qtbot, t
     stats = json.loads(stats_path.read_text())
     assert stats["file"] == str(sample_clip_path()) and stats["frames_shown"] == 2
     assert stats["models"] == [default_model_name()[0]]
+
+
+def test_export_dialog_range_runs_behind_a_progress_dialog(shown, qtbot, tmp_path):
+    from endodepth.qt.export import ExportDialog
+
+    window, _ = shown
+    dialog = ExportDialog(window, window.worker, window.last_update, "turbo")
+    qtbot.addWidget(dialog)
+    dialog.folder_edit.setText(str(tmp_path / "range"))
+    dialog.stem_edit.setText("r")
+    dialog.scope.setCurrentText("frame range")
+    dialog.first.setValue(1)
+    dialog.last.setValue(3)
+    dialog.depth_format.setCurrentText("png16")
+    dialog.video_view.setCurrentText("depth")
+    dialog._run()
+    names = sorted(p.name for p in (tmp_path / "range").iterdir())
+    assert names == ["r_000001.json", "r_000001.png", "r_000002.json", "r_000002.png", "r_000003.json",
+                     "r_000003.png", "r_depth.mp4"]
+    assert cv2.imread(str(tmp_path / "range" / "r_000002.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    assert "exported 4 file(s)" in window.notice_label.text()
+
+
+def test_dropping_a_folder_opens_it(window, qtbot, wait_frame, image_folder):
+    from PySide6 import QtGui
+
+    window.set_models([SHADING], "cpu")
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(image_folder))])
+    event = QtGui.QDropEvent(QtCore.QPointF(10, 10), QtCore.Qt.DropAction.CopyAction, mime,
+                             QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    wait_frame(window, 0, SHADING)
+    assert window.info.path == str(image_folder)
+    assert window.recent_menu.actions()[0].text() == str(image_folder.resolve())
