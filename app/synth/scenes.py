@@ -85,7 +85,7 @@ def _tube_scene(rng: np.random.Generator, s: SynthSettings, frames: int) -> Scen
     mesh = grid_mesh(points, st, tissue=0, wrap=True)
 
     n = frames
-    offset_max = radius * (1 - s.fold_depth) * 0.45
+    offset_max = radius * (1 - s.fold_depth) * 0.3
     along = start + np.cumsum(np.full(n, s.speed) * (1 + 0.6 * smooth_curve(rng, n, 60)[:, 0]))
     along = np.clip(along - along[0] + start, radius, length - 150.0)
     lateral = offset_max * np.tanh(0.8 * smooth_curve(rng, n, 70, 2))

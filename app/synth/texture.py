@@ -21,45 +21,60 @@ CHANNELS = 8
 
 @dataclass
 class TissueTexture:
-    """A mip pyramid of (N, N, CHANNELS) float32 fields; one texel is `texel_mm` millimetres."""
+    """A mip pyramid of (N, N, CHANNELS) float32 fields; one texel is `texel_mm` millimetres.
+
+    For sampling, the levels are packed into one atlas, each with a one-texel wrapped border,
+    so that a pixel's two levels are two remaps over all pixels at once.
+    """
 
     levels: list[np.ndarray]
     texel_mm: float
-    _quads: list[tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False)
+    _atlas: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False)
+    _origin: np.ndarray = field(init=False, repr=False)  # (levels, 2) atlas x, y of each level's texel 0
+    _size: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # OpenCV remaps at most 4 channels at once: keep each level as two contiguous 4-channel halves
-        self._quads = [(np.ascontiguousarray(lv[..., :4]), np.ascontiguousarray(lv[..., 4:])) for lv in self.levels]
+        sizes = [lv.shape[0] for lv in self.levels]
+        origin = [(1, 1)]
+        y = 0
+        for size in sizes[1:]:  # level 0 on the left, the smaller ones stacked beside it
+            origin.append((sizes[0] + 3, y + 1))
+            y += size + 2
+        atlas = np.zeros((max(sizes[0] + 2, y), sizes[0] + 2 + (sizes[1] + 2 if len(sizes) > 1 else 0), CHANNELS),
+                         np.float32)
+        for (x0, y0), lv in zip(origin, self.levels):
+            n = lv.shape[0]
+            atlas[y0 - 1:y0 + n + 1, x0 - 1:x0 + n + 1] = np.pad(lv, ((1, 1), (1, 1), (0, 0)), mode="wrap")
+        # OpenCV remaps at most 4 channels at once: two contiguous 4-channel halves
+        self._atlas = (np.ascontiguousarray(atlas[..., :4]), np.ascontiguousarray(atlas[..., 4:]))
+        self._origin = np.array(origin, np.float32)
+        self._size = np.array(sizes, np.float32)
 
     def sample(self, st_mm: np.ndarray, footprint_mm: np.ndarray) -> np.ndarray:
         """Fields at surface coordinates (n, 2) for pixels covering `footprint_mm` (n,): (n, CHANNELS)."""
         lod = np.log2(np.maximum(footprint_mm / self.texel_mm, 1.0))
         lod = np.minimum(lod, len(self.levels) - 1.001).astype(np.float32)
         lo = lod.astype(np.int32)
-        out = np.empty((len(st_mm), CHANNELS), np.float32)
-        for level in range(int(lo.max()) + 1):
-            idx = np.nonzero(lo == level)[0]
-            if not len(idx):
-                continue
-            # texel centres of level l sit at (i + 0.5) 2^l - 0.5 in level-0 texels
-            uv = st_mm[idx] * np.float32(1 / self.texel_mm / 2**level) - np.float32(0.5 - 0.5 / 2**level)
-            a = self._lookup(level, uv)
-            b = self._lookup(level + 1, uv * np.float32(0.5) - np.float32(0.25))
-            out[idx] = a + (b - a) * (lod[idx] - level)[:, None]
-        return out
+        uv0 = st_mm.astype(np.float32) * np.float32(1 / self.texel_mm)
+        a = self._lookup(uv0, lo)
+        b = self._lookup(uv0, lo + 1)
+        return a + (b - a) * (lod - lo)[:, None]
 
-    def _lookup(self, level: int, uv: np.ndarray) -> np.ndarray:
-        """Bilinear, wrapped lookup at texel coordinates uv (n, 2) = (column, row) of one level."""
-        size, k = self.levels[level].shape[0], len(uv)
+    def _lookup(self, uv0: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """Bilinear, wrapped lookup of each pixel's `level` at level-0 texel coordinates uv0 (n, 2)."""
+        scale = (0.5 ** level).astype(np.float32)[:, None]
+        size = np.take(self._size, level)[:, None]
+        # texel centres of level l sit at (i + 0.5) 2^l - 0.5 in level-0 texels
+        uv = np.mod(uv0 * scale - (0.5 - 0.5 * scale), size) + np.take(self._origin, level, axis=0)
+        k = len(uv)
         cols = 256  # remap wants 2D maps shorter than 32767
         rows = -(-k // cols)
         maps = np.zeros((rows * cols, 2), np.float32)
-        maps[:k] = np.mod(uv, size)
+        maps[:k] = uv
         maps = maps.reshape(rows, cols, 2)
         out = np.empty((rows * cols, CHANNELS), np.float32)
-        for half, quad in enumerate(self._quads[level]):
-            s = cv2.remap(quad, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-            out[:, 4 * half:4 * half + 4] = s.reshape(rows * cols, 4)
+        for half, quad in enumerate(self._atlas):
+            out[:, 4 * half:4 * half + 4] = cv2.remap(quad, maps, None, cv2.INTER_LINEAR).reshape(-1, 4)
         return out[:k]
 
 
