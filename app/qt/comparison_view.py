@@ -58,7 +58,9 @@ class ComparisonView(QtWidgets.QWidget):
         self.items: list[pg.ImageItem] = []
         self.titles: list[pg.LabelItem] = []
         for _ in range(PANELS):
-            self.titles.append(pg.LabelItem("", size="8pt"))
+            title = pg.LabelItem("", size="8pt")
+            title.setMaximumHeight(18)
+            self.titles.append(title)
             box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
             box.setDefaultPadding(0.0)
             if self.boxes:
@@ -78,8 +80,7 @@ class ComparisonView(QtWidgets.QWidget):
         self.metric_plot.setMaximumHeight(170)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._panels: list[int] | None = None
-        self.hint = pg.LabelItem(f"Tick 2 to {MAX_MODELS} models on the left: they run on the same frame "
-                                 "and are shown on one colour scale", color="#aab")
+        self.hint = pg.LabelItem(f"Tick 2 to {MAX_MODELS} models on the left to compare them", color="#aab")
 
         side = QtWidgets.QVBoxLayout()
         side.addWidget(QtWidgets.QLabel("Models"))
@@ -135,12 +136,11 @@ class ComparisonView(QtWidgets.QWidget):
         self.snapshot = snap
         for i, name in enumerate(names):
             self.items[i].setImage(snap.colors[name], autoLevels=False, levels=(0, 255))
-            self.titles[i].setText(name + (" (reference)" if name == snap.reference and name != GT else ""))
+            self._title(i, name + (" (reference)" if name == snap.reference and name != GT else ""))
         if snap.difference_colors is not None:
             self.diff_item.setImage(snap.difference_colors, autoLevels=False, levels=(0, 255))
             reference = "GT" if snap.reference == GT else snap.reference
-            self.titles[-1].setText(f"|{snap.difference_model} - {reference}|, 0-{snap.difference_range[1]:.3g} "
-                                    f"{snap.unit}")
+            self._title(-1, f"|{snap.difference_model} - {reference}|")
         self.colorbar.setColorMap(colormap(self.colormap_name))
         self.colorbar.setLevels(tuple(float(v) for v in snap.range))
         self.colorbar.getAxis("left").setLabel(f"depth [{snap.unit}]")
@@ -150,11 +150,15 @@ class ComparisonView(QtWidgets.QWidget):
         diff = snap.difference
         mean_diff = float(np.nanmean(diff)) if diff is not None and np.isfinite(diff).any() else float("nan")
         gt = "" if snap.metrics else "  (no ground truth: errors over time need a SCARED or plain source)"
-        self.summary.setText(f"frame {snap.frame}: aligned to {snap.reference}; mean |difference| "
-                             f"{mean_diff:.4g} {snap.unit}{gt}")
+        self.summary.setText(f"frame {snap.frame}: aligned to {snap.reference}; |difference| mean {mean_diff:.4g}, "
+                             f"colours 0-{snap.difference_range[1]:.3g} {snap.unit} (magma){gt}")
         if first:  # fit once the grid has its new geometry
             height, width = next(iter(snap.colors.values())).shape[:2]
             QtCore.QTimer.singleShot(0, lambda: self.boxes[0].setRange(QtCore.QRectF(0, 0, width, height), padding=0))
+
+    def _title(self, i: int, text: str) -> None:
+        """Set a panel title, shortened so that it does not widen its column."""
+        self.titles[i].setText(text if len(text) <= 26 else text[:25] + "\u2026")
 
     def _arrange(self, panels: list[int]) -> bool:
         """Put the panels in a near-square grid (title above each) with the colorbar on the right;
@@ -168,8 +172,13 @@ class ComparisonView(QtWidgets.QWidget):
             row, col = 2 * (k // cols), k % cols
             layout.addItem(self.titles[i], row=row, col=col)
             layout.addItem(self.boxes[i], row=row + 1, col=col)
+            layout.layout.setRowStretchFactor(row, 0)
+            layout.layout.setRowStretchFactor(row + 1, 1)
+        for col in range(cols):
+            layout.layout.setColumnStretchFactor(col, 1)
         if panels:
             layout.addItem(self.colorbar, row=0, col=cols, rowspan=2 * math.ceil(len(panels) / cols))
+            layout.layout.setColumnStretchFactor(cols, 0)
         else:
             layout.addItem(self.hint, row=0, col=0)
         self._panels = list(panels)

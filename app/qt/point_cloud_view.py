@@ -197,7 +197,8 @@ class PointCloudView(QtWidgets.QWidget):
         if self.color_box.currentIndex() == 1 or colors is None:
             colors = colorize(points[None, :, 2], self._colormap, *view.levels)[0]
         if self.accumulate_box.isChecked() and view.pose is not None:
-            self._history.append((accumulate(points, view.pose), colors))
+            keep = slice(None, None, ACCUMULATED_FRAMES)  # the accumulated cloud stays within the budget
+            self._history.append((accumulate(points[keep], view.pose), colors[keep]))
             points = np.concatenate([p for p, _ in self._history])
             colors = np.concatenate([c for _, c in self._history])
         self._frame_index = view.index
