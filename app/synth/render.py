@@ -107,7 +107,7 @@ def _shade_hits(scene: Scene, K: np.ndarray, rays_cam: np.ndarray, dirs: np.ndar
     to_light = -dirs / ray_len[:, None]
     normal = attr[:, NORMAL] / (norm(attr[:, NORMAL])[:, None] + 1e-12)
     facing = np.abs(dot(normal, to_light))
-    footprint = distance / K[0, 0] / np.maximum(facing, 0.25)
+    footprint = distance / np.float32(K[0, 0]) / np.maximum(facing, 0.25)
     fields = scene.texture.sample(attr[:, ST], footprint)
     rows = np.take(scene.tissues, np.take(scene.mesh.tissue, prim), axis=0)
     return radiance(normal, attr[:, TANGENT], to_light, distance, 1 / ray_len, fields, rows, spot_exponent)
@@ -137,7 +137,7 @@ def render_scene(scene: Scene, width: int, height: int, settings: SynthSettings,
         gain = measured if gain is None else gain * (measured / gain) ** 0.3
         for side, view in views.items():
             rgb, depth = out[side]
-            rgb[i] = develop(view.radiance, lens * (gain * light[i]), rng, shot_noise=settings.shot_noise,
+            rgb[i] = develop(view.radiance, lens * np.float32(gain * light[i]), rng, shot_noise=settings.shot_noise,
                              read_noise=settings.read_noise, saturation=settings.saturation,
                              gamma=settings.gamma, blur=settings.blur, white_balance=settings.white_balance,
                              coverage=coverage)

@@ -58,7 +58,7 @@ class TissueTexture:
         uv0 = st_mm.astype(np.float32) * np.float32(1 / self.texel_mm)
         a = self._lookup(uv0, lo)
         b = self._lookup(uv0, lo + 1)
-        return a + (b - a) * (lod - lo)[:, None]
+        return a + (b - a) * (lod - lo.astype(np.float32))[:, None]
 
     def _lookup(self, uv0: np.ndarray, level: np.ndarray) -> np.ndarray:
         """Bilinear, wrapped lookup of each pixel's `level` at level-0 texel coordinates uv0 (n, 2)."""
