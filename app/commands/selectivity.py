@@ -2,7 +2,7 @@
 
 Neuron depth selectivity as in You et al. (ICCV 2021); the definitions live in
 `endodepth.analysis.selectivity`. The depth is the source's ground truth when it has one,
-otherwise the model's own prediction (inverse depth turned into depth).
+otherwise the model's own prediction (inverse depth turned into depth) inside the field of view.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from endodepth.analysis.depth import as_depth
 from endodepth.analysis.selectivity import SPACINGS, SelectivityAccumulator, depth_bin_edges
 from endodepth.errors import EndoDepthError, InputError
 from endodepth.io.atomic import atomic_write
+from endodepth.models import DepthResult
 from endodepth.pipeline.frame import Frame
+from endodepth.vis.masks import fov_mask
 
 RANGE_PERCENTILES = (1.0, 99.0)
 MAX_PLOTTED_UNITS = 64
@@ -103,6 +105,14 @@ def check_spatial(features: dict[str, np.ndarray]) -> None:
             )
 
 
+def predicted_depth(frame: Frame, result: DepthResult) -> np.ndarray:
+    """The model's depth (inverse depth inverted), NaN outside the field of view and the frame's mask."""
+    valid = fov_mask(frame.rgb)
+    if frame.mask is not None:
+        valid &= frame.mask.astype(bool)
+    return np.where(valid, as_depth(result.depth, result.kind), np.nan).astype(np.float32)
+
+
 def dissect(
     model: models.DepthEstimator,
     frames: Iterator[Frame],
@@ -117,7 +127,7 @@ def dissect(
     progress = tqdm(total=total, unit="frame", desc="selectivity")
     for batch in batches(frames, args.batch):
         results = model.predict_batch([f.rgb for f in batch], layers)
-        depths = [f.gt_depth if use_gt else as_depth(r.depth, r.kind) for f, r in zip(batch, results)]
+        depths = [f.gt_depth if use_gt else predicted_depth(f, r) for f, r in zip(batch, results)]
         if acc is None:
             check_spatial(results[0].features)
             alpha, beta = depth_range([d for d in depths if d is not None], args.min_depth, args.max_depth)
