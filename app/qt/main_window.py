@@ -48,6 +48,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.models: list[str] = []
         self.compare: list[str] = []
         self.device = "auto"
+        self._pending_seek = 0
+        self.quiet = False  # scripted runs (--quit-after, tests): errors go to the status bar only
 
         self.image_view = ImageDepthView()
         self.cloud_view = PointCloudView()
@@ -147,7 +149,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Errors from the worker: status bar, and a dialog unless playing (the app keeps running)."""
         self.notice_label.setText(f"error: {message}")
         self.statusBar().showMessage(message, 10000)
-        if not self.worker.runner.playing and self.isVisible() and not getattr(self, "quiet", False):
+        if not self.worker.runner.playing and self.isVisible() and not self.quiet:
             QtWidgets.QMessageBox.warning(self, "EndoDepth", message)
 
     @QtCore.Slot(str)
@@ -282,8 +284,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"{info.name}: {info.kind}, {info.count} frames, "
                                      f"{info.size[0]}x{info.size[1]} @ {info.fps:g} fps{gt}{k}", 8000)
         self._update_recent(prefs.add_recent(self.store, info.path))
-        start = getattr(self, "_pending_seek", 0)
-        self._pending_seek = 0
+        start, self._pending_seek = self._pending_seek, 0
         self.seek(min(start, info.count - 1))
 
     @QtCore.Slot(list, str, int)

@@ -12,7 +12,6 @@ import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from PySide6 import QtCore
 
 from endodepth.analysis.comparison import GT, compare
@@ -20,7 +19,8 @@ from endodepth.analysis.depth import median_scale
 from endodepth.analysis.selectivity import SelectivityAccumulator, depth_bin_edges, sort_responses, unit_map
 from endodepth.errors import EndoDepthError
 from endodepth.io.source import Source, open_source
-from endodepth.models import available, create
+from endodepth.models import DepthEstimator, available, create, spec
+from endodepth.models.registry import resolve_device
 from endodepth.pipeline.runner import DeviceFallback, FrameResult, Pipeline, PostOptions, Runner
 from endodepth.qt.comparison_view import ComparisonSnapshot
 from endodepth.qt.depth_display import range_policy_factory
@@ -62,21 +62,10 @@ class Update:
         return self.result.generation
 
 
-def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when torch sees a GPU, else "cpu"."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def default_model_name() -> tuple[str, str | None]:
     """The bundled default model, or the fallback and a notice while the default is absent."""
-    names = available()
-    if DEFAULT_MODEL in names:
-        from endodepth.models import spec
-
-        if spec(DEFAULT_MODEL).weights_path is not None:
-            return DEFAULT_MODEL, None
+    if DEFAULT_MODEL in available() and spec(DEFAULT_MODEL).weights_path is not None:
+        return DEFAULT_MODEL, None
     return FALLBACK_MODEL, f"bundled model '{DEFAULT_MODEL}' not available: using '{FALLBACK_MODEL}'"
 
 
@@ -102,8 +91,8 @@ class Worker(QtCore.QObject):
         self.primary = ""
         self.compare: list[str] = []
         self.align_to_gt = True
-        self._cache: dict[tuple[str, str], object] = {}
-        self._models_by_name: dict[str, object] = {}
+        self._cache: dict[tuple[str, str], DepthEstimator] = {}
+        self._models_by_name: dict[str, DepthEstimator] = {}
         self._post = PostOptions(colormap="turbo", range_policy=range_policy_factory("global"))
         self._layer: str | None = None
         self._unit = -1
@@ -175,15 +164,16 @@ class Worker(QtCore.QObject):
     @QtCore.Slot(list, str)
     def _do_models(self, names: list[str], device: str) -> None:
         try:
-            device = resolve_device(device)
+            device = str(resolve_device(device))
             models = {name: self._model(name, device) for name in dict.fromkeys(names)}
+            self._cache = {(n, device): m for n, m in models.items()}  # models no longer used are freed
         except Exception as exc:  # noqa: BLE001
             self.error.emit(_message(exc))
             return
         self.model_names, self.device = list(models), device
         self.primary = self.model_names[0]
         self._models_by_name = models
-        layers = list(getattr(models[self.primary], "default_layers", ()))
+        layers = list(models[self.primary].default_layers)
         with QtCore.QMutexLocker(self._lock):
             if self._layer not in layers:
                 self._layer = layers[-1] if layers else None
@@ -194,9 +184,9 @@ class Worker(QtCore.QObject):
     def available_layers(self) -> tuple[list[str], str | None]:
         """The primary model's layers for the selectivity view, and the one being accumulated."""
         model = self._models_by_name.get(self.primary)
-        return list(getattr(model, "default_layers", ())) if model is not None else [], self._layer
+        return (list(model.default_layers) if model is not None else []), self._layer
 
-    def _model(self, name: str, device: str):
+    def _model(self, name: str, device: str) -> DepthEstimator:
         key = (name, device)
         if key not in self._cache:
             self._cache[key] = create(name, device=device)
