@@ -24,7 +24,7 @@ from torch import nn
 from endodepth.models.base import DepthEstimator
 from endodepth.models.registry import register
 
-LOG_DEPTH_LIMIT = 20.0  # |log depth| is clamped so exp() stays finite in float16 and float32
+LOG_DEPTH_LIMIT = 20.0  # |log depth| is clamped so exp() stays finite (autocast runs exp in float32)
 OUTPUTS = ("exp", "linear")
 
 
