@@ -35,12 +35,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = f"{'name':32} {'params':>12} {'input HxW':>10} {'output':17} {'weights':13} description"
+    width = max(len(r["name"]) for r in rows)
+    header = f"{'name':{width}} {'params':>12} {'input HxW':>10} {'output':17} {'weights':13} description"
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
-            f"{r['name']:32} {r['parameters']:>12,} {r['input_size']:>10} {r['kind']:17} "
+            f"{r['name']:{width}} {r['parameters']:>12,} {r['input_size']:>10} {r['kind']:17} "
             f"{r['weights']:13} {r['description']}"
         )
     return 0
