@@ -15,8 +15,8 @@ from endodepth.synth.texture import BLOTCH, BUMP_S, BUMP_T, DEEP_VESSEL, MOTTLE,
 
 # irradiance 1 at this distance straight ahead: keeps radiance values near 1 at working distance
 REFERENCE_MM = 50.0
-# whitish patches (thin tissue over fibrous layers), linear RGB
-PALE_COLOUR = np.array([0.80, 0.60, 0.52], np.float32)
+# paler, less saturated patches (thin tissue over fibrous layers): relative gain per channel
+PALE_TINT = np.array([0.15, 0.35, 0.35], np.float32)
 # share of the bump relief that the (film-covered) specular surface follows
 SPECULAR_BUMP = 0.5
 # red light scatters further under the surface: softer terminator in red ("wrap" lighting)
@@ -41,7 +41,7 @@ def albedo(fields: np.ndarray, rows: np.ndarray) -> np.ndarray:
     w = 0.5 + 0.5 * np.tanh(0.7 * fields[:, BLOTCH:BLOTCH + 1])
     colour = base + (alt - base) * w
     colour *= np.clip(1 + mottle * fields[:, MOTTLE:MOTTLE + 1], 0.5, 1.5)
-    colour += (PALE_COLOUR - colour) * np.clip(0.12 * fields[:, PALE:PALE + 1], 0, 0.2)
+    colour *= 1 + PALE_TINT * np.minimum(fields[:, PALE:PALE + 1], 1)
     v = np.clip(vessel_strength * fields[:, VESSEL:VESSEL + 1], 0, 1)
     colour += (vessel - colour) * v
     colour *= 1 - np.clip(deep_strength * fields[:, DEEP_VESSEL:DEEP_VESSEL + 1], 0, 1) * (1 - deep_tint)
