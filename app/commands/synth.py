@@ -16,7 +16,7 @@ LAYOUTS = ("scared", "plain", "video")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", type=Path, help="output folder (scared, plain) or .mp4 file (video)")
-    p.add_argument("--frames", type=int, default=100, help="number of frames (default 100)")
+    p.add_argument("--frames", type=_positive, default=100, help="number of frames (default 100)")
     p.add_argument("--size", type=_size, default=(320, 256), metavar="WxH", help="frame size (default 320x256)")
     p.add_argument("--seed", type=int, default=0,
                    help="random seed: same seed, same output; seeds >= 1000000 are held out from training")
@@ -33,6 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keyframe", type=int, default=1, help="SCARED keyframe number (default 1)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="change one generator setting, e.g. --set speed=0.5 (see endodepth.synth.SynthSettings)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _size(text: str) -> tuple[int, int]:

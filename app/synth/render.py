@@ -158,6 +158,8 @@ def render_sequence(frames: int, width: int, height: int, seed: int, scene: str 
     given, a tube/surface `scene` replaces its scene. `overrides` replace single settings fields.
     `progress(k)` is called after each rendered frame (e.g. tqdm's update).
     """
+    if frames < 1 or width < 1 or height < 1:
+        raise ValueError(f"need at least one frame of at least 1x1 pixels, not {frames} of {width}x{height}")
     scene_seed, settings_seed, _ = np.random.SeedSequence(seed).spawn(3)
     if settings is None:
         if scene in (None, "random"):

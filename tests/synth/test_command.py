@@ -44,6 +44,7 @@ def test_bad_setting_is_one_line_error(tmp_path, capsys):
     assert "nonsense" in capsys.readouterr().err
 
 
-def test_bad_size_is_a_usage_error(tmp_path):
+@pytest.mark.parametrize("args", [["--size", "big"], ["--frames", "0"]])
+def test_bad_size_or_count_is_a_usage_error(tmp_path, args):
     with pytest.raises(SystemExit):
-        main(["synth", str(tmp_path), "--size", "big"])
+        main(["synth", str(tmp_path), *args])
