@@ -32,6 +32,7 @@ class TissueTexture:
     _atlas: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False)
     _origin: np.ndarray = field(init=False, repr=False)  # (levels, 2) atlas x, y of each level's texel 0
     _size: np.ndarray = field(init=False, repr=False)
+    _scale: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         sizes = [lv.shape[0] for lv in self.levels]
@@ -49,6 +50,7 @@ class TissueTexture:
         self._atlas = (np.ascontiguousarray(atlas[..., :4]), np.ascontiguousarray(atlas[..., 4:]))
         self._origin = np.array(origin, np.float32)
         self._size = np.array(sizes, np.float32)
+        self._scale = 0.5 ** np.arange(len(sizes), dtype=np.float32)
 
     def sample(self, st_mm: np.ndarray, footprint_mm: np.ndarray) -> np.ndarray:
         """Fields at surface coordinates (n, 2) for pixels covering `footprint_mm` (n,): (n, CHANNELS)."""
@@ -62,10 +64,12 @@ class TissueTexture:
 
     def _lookup(self, uv0: np.ndarray, level: np.ndarray) -> np.ndarray:
         """Bilinear, wrapped lookup of each pixel's `level` at level-0 texel coordinates uv0 (n, 2)."""
-        scale = (0.5 ** level).astype(np.float32)[:, None]
+        scale = np.take(self._scale, level)[:, None]
         size = np.take(self._size, level)[:, None]
         # texel centres of level l sit at (i + 0.5) 2^l - 0.5 in level-0 texels
-        uv = np.mod(uv0 * scale - (0.5 - 0.5 * scale), size) + np.take(self._origin, level, axis=0)
+        uv = uv0 * scale - (0.5 - 0.5 * scale)
+        uv -= np.floor(uv / size) * size  # wrap (faster than np.mod)
+        uv += np.take(self._origin, level, axis=0)
         k = len(uv)
         cols = 256  # remap wants 2D maps shorter than 32767
         rows = -(-k // cols)
