@@ -90,7 +90,8 @@ class PlaybackRecorder(QtCore.QObject):
         infer = np.asarray(self.infer_ms, float)
         return {
             "frames_shown": self.shown,
-            "frames_dropped": int(runner["dropped"]) + self.window.gui_dropped,
+            "frames_dropped": int(runner["dropped"]),
+            "frames_not_drawn": self.window.gui_dropped,
             "first_frame": self.first_index,
             "last_frame": self.last_index,
             "seconds": elapsed,
@@ -102,6 +103,7 @@ class PlaybackRecorder(QtCore.QObject):
             "gui_longest_stall_ms": self.heartbeat.longest_ms,
             "device": runner["device"],
             "models": self.window.models,
+            "compared": self.window.compare,
             "file": self.window.info.path if self.window.info else None,
         }
 

@@ -42,7 +42,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_update: Update | None = None
         self._pending: Update | None = None
         self._draw_scheduled = False
-        self.gui_dropped = 0
+        self.gui_dropped = 0  # results replaced by a newer one before the GUI could draw them
         self.shown = 0
         self.shown_window = RollingWindow(1.0)
         self.models: list[str] = []
@@ -390,8 +390,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timing_label.setText(
             f"decode {_ms(stats['decode_ms'])} (p95 {_ms(stats['decode_ms_p95'])})  "
             f"infer {_ms(stats['infer_ms'])} (p95 {_ms(stats['infer_ms_p95'])})")
-        self.fps_label.setText(f"{self.shown_window.rate('shown'):.1f} fps shown, "
-                               f"{stats['dropped'] + self.gui_dropped} dropped")
+        self.fps_label.setText(f"{self.shown_window.rate('shown'):.1f} fps shown, {stats['dropped']} dropped, "
+                               f"{self.gui_dropped} not drawn")
         gpu = f", GPU {stats['gpu_memory_mb']:.0f} MiB" if "gpu_memory_mb" in stats else ""
         self.device_label.setText(f"device: {stats['device']}{gpu}")
 
