@@ -91,6 +91,7 @@ class Worker(QtCore.QObject):
         self.primary = ""
         self.compare: list[str] = []
         self.align_to_gt = True
+        self.mc_samples = 1
         self._cache: dict[tuple[str, str], DepthEstimator] = {}
         self._models_by_name: dict[str, DepthEstimator] = {}
         self._post = PostOptions(colormap="turbo", range_policy=range_policy_factory("global"))
@@ -140,6 +141,12 @@ class Worker(QtCore.QObject):
             if unit is not None:
                 self._unit = int(unit)
 
+    def set_mc_samples(self, samples: int) -> None:
+        """Monte-Carlo dropout passes per frame (1: off); models with dropout then give an uncertainty."""
+        self.mc_samples = max(1, int(samples))
+        for model in self._models_by_name.values():
+            model.mc_samples = self.mc_samples
+
     def stop(self, timeout: float = 5.0) -> None:
         """End the Runner's threads (waiting up to `timeout` s for the frame in flight)."""
         self.runner.stop(timeout)
@@ -173,6 +180,7 @@ class Worker(QtCore.QObject):
         self.model_names, self.device = list(models), device
         self.primary = self.model_names[0]
         self._models_by_name = models
+        self.set_mc_samples(self.mc_samples)
         layers = list(models[self.primary].default_layers)
         with QtCore.QMutexLocker(self._lock):
             if self._layer not in layers:

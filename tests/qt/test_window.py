@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from endodepth.analysis.depth import as_depth
 from endodepth.io.source import open_source
@@ -126,3 +126,53 @@ def _press(window, qtbot, key: str) -> None:
             action.trigger()
             return
     raise AssertionError(f"no action for {key}")
+
+
+def test_preferences_persist_across_windows(qtbot):
+    from endodepth.qt.main_window import MainWindow
+    from endodepth.qt.settings import settings
+
+    first = MainWindow(settings())
+    qtbot.addWidget(first)
+    first.image_view.ranges.colormap_box.setCurrentText("magma")
+    first.image_view.ranges.policy_box.setCurrentText("fixed")
+    first.image_view.ranges.hi_box.setValue(150.0)
+    first.cloud_view.budget_box.setValue(20_000)
+    first.docks["selectivity"].hide()
+    first.close()
+    second = MainWindow(settings())
+    qtbot.addWidget(second)
+    options = second.image_view.options()
+    assert options["colormap"] == "magma" and options["range"] == "fixed" and options["fixed"][1] == 150.0
+    assert second.cloud_view.budget_box.value() == 20_000
+    second.show()
+    assert not second.docks["selectivity"].isVisible() and second.docks["cloud"].isVisible()
+    assert second.worker._post.colormap == "magma"  # the restored choice reaches the worker
+    second.shutdown()
+
+
+def test_help_lists_the_window_shortcuts(window):
+    from PySide6 import QtGui
+
+    from endodepth.qt.help_dialog import SHORTCUTS, HelpDialog
+
+    dialog = HelpDialog(window)
+    table = dialog.findChild(QtWidgets.QTableWidget)
+    assert table.rowCount() == len(SHORTCUTS)
+    bound = {s.toString() for a in window.findChildren(QtGui.QAction) for s in a.shortcuts()}
+    for key in ("Space", "Left", "Right", "Shift+Left", "Shift+Right", "Home", "End", "+", "-", "F1", "Ctrl+O", "Ctrl+E"):
+        assert key in bound
+
+
+def test_mc_dropout_samples_reach_the_models(window, qtbot, wait_frame, image_folder):
+    window.set_models([SHADING], "cpu")
+    window.open_path(image_folder)
+    wait_frame(window, 0, SHADING)
+    window.mc_box.setValue(4)
+    assert window.worker._models_by_name[SHADING].mc_samples == 4
+    window.set_models([CONSTANT], "cpu")
+    wait_frame(window, 0, CONSTANT)
+    assert window.worker._models_by_name[CONSTANT].mc_samples == 4
+    # these models have no dropout: no uncertainty, so the overlay stays unavailable
+    assert window.last_update.result.results[CONSTANT].uncertainty is None
+    assert not window.image_view.uncertainty_box.isEnabled()
