@@ -11,13 +11,13 @@ from endodepth.errors import EndoDepthError
 
 # name -> one-line help; each lives in endodepth.commands.<name> with add_arguments() and run().
 COMMANDS: dict[str, str] = {
-    "bench": "measure decode, inference, post-processing and end-to-end throughput",
+    "info": "describe a video, image folder, SCARED keyframe or dataset root",
     "synth": "write a synthetic endoscopy sequence with exact depth (SCARED or plain layout)",
     "models": "list the model zoo: names, parameters, input sizes, output kinds, weights",
-    "train": "train a relative-depth model on rendered synthetic endoscopy (the default model's recipe)",
-    "eval": "evaluate models against ground-truth depth (SCARED protocol): table, CSV, JSON",
     "infer": "run a depth model on an image, an image folder or a video and write depth",
-    "info": "describe a video, image folder, SCARED keyframe or dataset root",
+    "eval": "evaluate models against ground-truth depth (SCARED protocol): table, CSV, JSON",
+    "train": "train a relative-depth model on rendered synthetic endoscopy (the default model's recipe)",
+    "bench": "measure decode, inference, post-processing and end-to-end throughput",
     "selectivity": "dissect a model's layers: neuron depth selectivity per layer",
 }
 
