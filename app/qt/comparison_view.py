@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from endodepth.analysis.comparison import GT
-from endodepth.qt.depth_display import colormap
+from endodepth.qt.depth_display import DepthColorBar
 
 MAX_MODELS = 4
 PANELS = MAX_MODELS + 2  # models, ground truth, difference
@@ -71,7 +71,7 @@ class ComparisonView(QtWidgets.QWidget):
             self.boxes.append(box)
             self.items.append(item)
         self.diff_item = self.items[-1]
-        self.colorbar = pg.ColorBarItem(values=(0, 1), width=12, interactive=False, label="depth")
+        self.colorbar = DepthColorBar(12)
         self.metric_plot = pg.PlotWidget(self)
         self.metric_plot.setLabel("bottom", "frame")
         self.metric_plot.getAxis("left").enableAutoSIPrefix(False)
@@ -141,9 +141,7 @@ class ComparisonView(QtWidgets.QWidget):
             self.diff_item.setImage(snap.difference_colors, autoLevels=False, levels=(0, 255))
             reference = "GT" if snap.reference == GT else snap.reference
             self._title(-1, f"|{snap.difference_model} - {reference}|")
-        self.colorbar.setColorMap(colormap(self.colormap_name))
-        self.colorbar.setLevels(tuple(float(v) for v in snap.range))
-        self.colorbar.getAxis("left").setLabel(f"depth [{snap.unit}]")
+        self.colorbar.show_depth(self.colormap_name, snap.range, snap.unit)
         for name, row in snap.metrics.items():
             self.history.setdefault(name, {})[snap.frame] = row
         self._draw_metrics()
@@ -158,7 +156,9 @@ class ComparisonView(QtWidgets.QWidget):
 
     def _title(self, i: int, text: str) -> None:
         """Set a panel title, shortened so that it does not widen its column."""
-        self.titles[i].setText(text if len(text) <= 26 else text[:25] + "\u2026")
+        text = text if len(text) <= 26 else text[:25] + "\u2026"
+        if self.titles[i].text != text:
+            self.titles[i].setText(text)
 
     def _arrange(self, panels: list[int]) -> bool:
         """Put the panels in a near-square grid (title above each) with the colorbar on the right;

@@ -4,7 +4,7 @@ beyond unit scaling): depth as depth, its unit, validity, the worker's colours a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 import numpy as np
 import pyqtgraph as pg
@@ -69,10 +69,29 @@ def depth_view(result: FrameResult, model: str, scale: float | None = None) -> D
     )
 
 
+@lru_cache(maxsize=None)
 def colormap(name: str) -> pg.ColorMap:
-    """The project's LUT as a pyqtgraph ColorMap (for colorbars and LUTs)."""
+    """The project's LUT as a pyqtgraph ColorMap (for colorbars and LUTs); built once per name."""
     table = lut(name)
     return pg.ColorMap(np.linspace(0.0, 1.0, len(table)), table)
+
+
+class DepthColorBar(pg.ColorBarItem):
+    """A fixed (non-interactive) colorbar labelled "depth [unit]" that only redraws what changed."""
+
+    def __init__(self, width: int = 14) -> None:
+        super().__init__(values=(0, 1), width=width, interactive=False, label="depth")
+        self._shown: tuple[str | None, str | None] = (None, None)
+
+    def show_depth(self, name: str, levels: tuple[float, float], unit: str) -> None:
+        """Colormap `name`, the (lo, hi) levels and the unit label."""
+        if self._shown[0] != name:
+            self.setColorMap(colormap(name))
+        if all(np.isfinite(levels)) and tuple(levels) != tuple(self.levels()):
+            self.setLevels(tuple(float(v) for v in levels))
+        if self._shown[1] != unit:
+            self.getAxis("left").setLabel(f"depth [{unit}]")
+        self._shown = (name, unit)
 
 
 def make_range_policy(name: str, lo: float = 0.0, hi: float = 1.0):

@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from endodepth.qt.depth_display import RANGE_POLICIES, DepthView, colormap, range_policy_factory
+from endodepth.qt.depth_display import RANGE_POLICIES, DepthColorBar, DepthView, colormap, range_policy_factory
 from endodepth.vis.backproject import pixel_to_point
 from endodepth.vis.colormap import COLORMAPS
 
@@ -127,7 +127,7 @@ class ImageDepthView(QtWidgets.QWidget):
         self.depth_box = image_box(layout, 0, 1)
         self.depth_box.setXLink(self.image_box)
         self.depth_box.setYLink(self.image_box)
-        self.colorbar = pg.ColorBarItem(values=(0, 1), width=14, interactive=False, label="depth")
+        self.colorbar = DepthColorBar(14)
         layout.addItem(self.colorbar, row=0, col=2)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.depth_item = pg.ImageItem(axisOrder="row-major")
@@ -204,10 +204,7 @@ class ImageDepthView(QtWidgets.QWidget):
         if view.colors is not None:
             self.depth_item.setImage(view.colors, autoLevels=False, levels=(0, 255))
             self.overlay_item.setImage(view.colors, autoLevels=False, levels=(0, 255))
-        self.colorbar.setColorMap(colormap(self.ranges.colormap_name))
-        if np.all(np.isfinite(view.levels)):
-            self.colorbar.setLevels(view.levels)
-        self.colorbar.getAxis("left").setLabel(f"depth [{view.unit}]")
+        self.colorbar.show_depth(self.ranges.colormap_name, view.levels, view.unit)
         self._set_mask(self.fov_item, self.fov_box.isChecked(), None if view.fov is None else ~view.fov, "fov")
         self._set_mask(self.specular_item, self.specular_box.isChecked(), view.specular, "specular")
         show_unc = self.uncertainty_box.isChecked() and view.uncertainty is not None
