@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -31,15 +33,25 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr: our error says it
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            path, "refused: the file holds Python objects that would run code when loaded "
-            f"(only plain tensors are accepted; {str(exc).splitlines()[0][:160]})"
-        ) from None
+        raise CheckpointError(path, _refusal(str(exc))) from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a broken file
         raise CheckpointError(path, f"not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
     return _unwrap(path, obj)
+
+
+def _refusal(message: str) -> str:
+    """One line for a file torch's weights-only unpickler refused, naming the blocked global if any."""
+    blocked = re.search(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL) (\S+)", message)
+    if blocked:
+        return f"refused: loading it would call {blocked.group(1)} (code execution); only plain tensors are accepted"
+    return (
+        "refused: not a weights-only PyTorch checkpoint (it may hold Python objects that would run code "
+        "when loaded, or be damaged); only plain tensors are accepted"
+    )
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:

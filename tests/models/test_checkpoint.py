@@ -65,3 +65,22 @@ def test_not_a_checkpoint(tmp_path):
         read_checkpoint(path)
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         read_checkpoint(tmp_path / "absent.safetensors")
+
+
+def test_refusal_names_the_blocked_call_in_one_line(tmp_path, capfd):
+    path = tmp_path / "evil.pth"
+    torch.save({"weight": Evil()}, path)
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(path)
+    msg = str(err.value)
+    assert msg.startswith(str(path)) and "would call print" in msg and "\n" not in msg
+    assert "must never run" not in capfd.readouterr().out
+
+
+def test_raw_pickle_refused_without_torch_warning(tmp_path, capfd):
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"weight": Evil()}, protocol=4))
+    with pytest.raises(CheckpointError, match="run code") as err:
+        read_checkpoint(path)
+    assert "In PyTorch 2.6" not in str(err.value)
+    assert "pickle protocol" not in capfd.readouterr().err
