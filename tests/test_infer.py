@@ -66,3 +66,24 @@ def test_bad_model_and_missing_input_are_one_line_errors(checkpoint, tmp_path, c
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
     assert main(["infer", str(tmp_path / "absent.png"), "--model", str(checkpoint)]) == 2
     assert "absent.png: no such file" in capsys.readouterr().err
+
+
+def test_untrained_model_is_announced_and_a_checkpoint_is_not(checkpoint, tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "x.png"), _image(0))
+    assert main(["infer", str(tmp_path / "x.png"), "--model", "meter-xxs", "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: meter-xxs has no trained weights (pass --weights FILE)" in err
+    assert main(["infer", str(tmp_path / "x.png"), "--model", str(checkpoint), "--out", str(tmp_path / "b")]) == 0
+    assert main(["infer", str(tmp_path / "x.png"), "--model", "baseline-shading", "--out", str(tmp_path / "c")]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_bundled_weights_silence_the_warning(tmp_path, monkeypatch):
+    from endodepth.commands.infer import untrained_warning
+    from endodepth.models import registry
+
+    model = create("default")
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    assert "models/weights/default.safetensors is missing" in untrained_warning("default", None, model)
+    save_checkpoint(model.state_dict(), tmp_path / "default.safetensors", "default")
+    assert untrained_warning("default", None, model) is None

@@ -20,7 +20,6 @@ from endodepth.pipeline.frame import Frame
 from tqdm import tqdm
 
 FORMATS = ("npy", "npz", "png16")
-FALLBACK_MODEL = "depth-anything-v2-vits"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,11 +55,16 @@ def frame_stem(source: Source, position: int, frame: Frame) -> str:
     return f"{position:06d}"
 
 
-def _model_name(requested: str) -> str:
-    if requested == "default" and "default" not in models.available():
-        print(f"endodepth infer: no bundled default model; using {FALLBACK_MODEL}", file=sys.stderr)
-        return FALLBACK_MODEL
-    return requested
+def untrained_warning(requested: str, weights: str | None, model: models.DepthEstimator) -> str | None:
+    """A warning when a learned model runs with its random initialisation (no --weights, none bundled)."""
+    if weights is not None or requested not in models.available() or not any(True for _ in model.parameters()):
+        return None
+    spec = models.spec(requested)
+    if spec.weights_path is not None:
+        return None
+    bundled = spec.bundled_weights
+    where = f"models/weights/{bundled} is missing" if bundled else "pass --weights FILE"
+    return f"{requested} has no trained weights ({where}): its output is from random initialisation"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,9 +72,12 @@ def run(args: argparse.Namespace) -> int:
     with open_source(path) as source:
         try:
             device = resolve_device(args.device)
-            model = models.create(_model_name(args.model), weights=args.weights, device=device, half=args.half)
+            model = models.create(args.model, weights=args.weights, device=device, half=args.half)
         except (KeyError, RuntimeError) as exc:
             raise EndoDepthError(str(exc.args[0])) from None
+        warning = untrained_warning(args.model, args.weights, model)
+        if warning:
+            print(f"endodepth infer: warning: {warning}", file=sys.stderr)
         out = args.out or path.parent / f"{path.stem}_depth"
         out.mkdir(parents=True, exist_ok=True)
         written = []
