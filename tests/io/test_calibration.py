@@ -80,3 +80,19 @@ def test_wrong_shape(tmp_path):
     )
     with pytest.raises(InputError, match=r"c\.yaml: calibration key 'T' must be 3x1, found 2x1"):
         read_calibration(path)
+
+
+@pytest.mark.parametrize(
+    "K, problem",
+    [
+        ([[0.0, 0, 320], [0, 500, 256], [0, 0, 1]], r"'M1' has focal lengths fx=0 fy=500; both must be > 0"),
+        ([[500, 0, 320], [0, -1, 256], [0, 0, 1]], r"'M1' has focal lengths fx=500 fy=-1"),
+        ([[500, 0, 320], [0, 500, 256], [0, 0, 0]], r"'M1' is not a camera matrix: its last row is \[0.0, 0.0, 0.0\]"),
+    ],
+)
+def test_camera_matrix_that_cannot_project(tmp_path, K, problem):
+    calib = make_calib()
+    calib.K1 = np.array(K, np.float64)
+    path = write_calibration(tmp_path / "c.yaml", calib)
+    with pytest.raises(InputError, match=r"c\.yaml: calibration key " + problem):
+        read_calibration(path)
