@@ -1,6 +1,4 @@
-"""The frame pipeline: Frame, DepthResult, decode -> infer -> post-process, the runner."""
+"""The frame pipeline: Frame (frame.py), decode -> infer -> post-process and the runner (runner.py).
 
-from endodepth.models.base import DepthResult
-from endodepth.pipeline.frame import Frame
-
-__all__ = ["DepthResult", "Frame"]
+Nothing is imported here, so reading a source (`endodepth info`) does not load torch and the models.
+"""
