@@ -104,7 +104,11 @@ class DPTHead(DPTDecoder):
 
     def predict_from(self, path_1: torch.Tensor, patch_h: int, patch_w: int) -> torch.Tensor:
         """(B, 1, 14*patch_h, 14*patch_w) output from the finest decoder level."""
+        return self.scratch.output_conv2[2:](self.output_features(path_1, patch_h, patch_w))
+
+    def output_features(self, path_1: torch.Tensor, patch_h: int, patch_w: int) -> torch.Tensor:
+        """The (B, 32, 14*patch_h, 14*patch_w) features before the last 1x1 conv (after the MC dropout),
+        which other heads (metric bins) read beside the output."""
         out = self.scratch.output_conv1(path_1)
         out = F.interpolate(out, (patch_h * PATCH, patch_w * PATCH), mode="bilinear", align_corners=True)
-        conv2 = self.scratch.output_conv2
-        return conv2[2:](self.dropout(conv2[:2](out)))
+        return self.dropout(self.scratch.output_conv2[:2](out))

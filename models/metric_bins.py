@@ -217,11 +217,8 @@ class DepthAnythingMetricBins(DepthAnythingV2):
 
     def _metric(self, levels: dict[str, torch.Tensor], patch_h: int, patch_w: int) -> torch.Tensor:
         head = self.depth_head
-        out = head.scratch.output_conv1(levels["path_1"])
-        out = F.interpolate(out, (patch_h * PATCH, patch_w * PATCH), mode="bilinear", align_corners=True)
-        conv2 = head.scratch.output_conv2
-        last = head.dropout(conv2[:2](out))
-        rel = F.relu(conv2[2:](last))
+        last = head.output_features(levels["path_1"], patch_h, patch_w)
+        rel = F.relu(head.scratch.output_conv2[2:](last))
         lo = rel.amin((2, 3), keepdim=True)
         rel = (rel - lo) / (rel.amax((2, 3), keepdim=True) - lo + 1e-6)
         paths = [levels[f"path_{i}"] for i in (4, 3, 2, 1)]

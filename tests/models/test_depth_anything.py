@@ -129,3 +129,19 @@ def test_mc_samples_in_predict_gives_uncertainty(vits, frame):
     again = vits.predict(frame)
     assert again.uncertainty is None
     np.testing.assert_array_equal(again.depth, vits.predict(frame).depth)
+
+
+def test_output_features_feed_the_last_conv(vits):
+    """output_features is the 32-channel map before output_conv2's last 1x1 conv (metric bins reads it)."""
+    head = vits.depth_head
+    path_1 = torch.randn(1, head.scratch.output_conv1.in_channels, 8, 10)
+    with torch.no_grad():
+        feats = head.output_features(path_1, 4, 5)
+        up = torch.nn.functional.interpolate(
+            head.scratch.output_conv1(path_1), (56, 70), mode="bilinear", align_corners=True
+        )
+        expected = torch.relu(head.scratch.output_conv2[0](up))
+        out = head.predict_from(path_1, 4, 5)
+    assert feats.shape == (1, 32, 56, 70)
+    torch.testing.assert_close(feats, expected)
+    torch.testing.assert_close(out, torch.relu(head.scratch.output_conv2[2](expected)))
