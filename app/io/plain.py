@@ -85,10 +85,18 @@ class PlainSource(Source):
                     pose = npz["pose"] if "pose" in npz else None
             except (OSError, ValueError, KeyError) as exc:
                 raise InputError(npz_path, f"not a readable depth NPZ ({exc})") from None
+            w, h = self.size
+            if gt.shape != (h, w):
+                raise InputError(npz_path, f"depth of shape {gt.shape} does not match the {w}x{h} frames")
+        rgb = rgb_image(self.files[i])
+        if rgb.shape[:2] != (self.size[1], self.size[0]):
+            raise InputError(
+                self.files[i], f"is {rgb.shape[1]}x{rgb.shape[0]}, meta.json says {self.size[0]}x{self.size[1]}"
+            )
         return Frame(
             index=i,
             time=i / self.fps,
-            rgb=rgb_image(self.files[i]),
+            rgb=rgb,
             K=self.intrinsics,
             K_assumed=self.intrinsics_assumed,
             gt_depth=gt,

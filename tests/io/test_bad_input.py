@@ -138,3 +138,28 @@ def test_scene_points_archive_truncated(keyframe):
     with pytest.raises(InputError, match="cannot be read from the archive") as info:
         source.frame(3)
     assert info.value.path == archive / "scene_points000003.tiff"
+
+
+def _plain(tmp_path):
+    from endodepth.io.calibration import default_intrinsics
+    from endodepth.io.plain import write_plain
+
+    frames = smooth_frames(np.random.default_rng(0), 2, H, W)
+    depths = np.full((2, H, W), 50.0, np.float32)
+    return write_plain(tmp_path / "plain", frames, depths, default_intrinsics(W, H), None, 25.0)
+
+
+def test_plain_depth_of_wrong_shape(tmp_path):
+    folder = _plain(tmp_path)
+    np.savez(folder / "depth" / "000001.npz", depth=np.zeros((10, 12), np.float32))
+    source = open_source(folder)
+    assert source.frame(0).gt_depth.shape == (H, W)
+    problem = rf"depth of shape \(10, 12\) does not match the {W}x{H} frames"
+    expect(folder / "depth" / "000001.npz", problem, lambda _: source.frame(1))
+
+
+def test_plain_frame_of_other_size_than_meta(tmp_path):
+    folder = _plain(tmp_path)
+    cv2.imwrite(str(folder / "frames" / "000001.png"), np.zeros((H // 2, W, 3), np.uint8))
+    source = open_source(folder)
+    expect(folder / "frames" / "000001.png", rf"is {W}x{H // 2}, meta.json says {W}x{H}", lambda _: source.frame(1))
