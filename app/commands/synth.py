@@ -8,10 +8,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from endodepth.errors import EndoDepthError
+from endodepth.errors import EndoDepthError, InputError
 from endodepth.synth import SCENES, SynthSettings, render_sequence
+from endodepth.synth.tissues import PRESETS
 
 LAYOUTS = ("scared", "plain", "video")
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", tuple: "a JSON list", str: "a word"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,20 +55,36 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _overrides(items: list[str]) -> dict:
-    """--set NAME=VALUE pairs as settings changes (values parsed as JSON where they are JSON)."""
-    known = SynthSettings().as_dict()
+    """--set NAME=VALUE pairs as settings changes, each value parsed (JSON where it is JSON) and
+    checked against the type of the setting's default."""
+    known = {k: v for k, v in SynthSettings().as_dict().items() if k != "scene"}  # --scene sets that
     out = {}
     for item in items:
-        name, sep, value = item.partition("=")
+        name, sep, text = item.partition("=")
         if not sep or name not in known:
             raise EndoDepthError(f"--set {item!r}: expected NAME=VALUE with NAME one of {', '.join(known)}")
-        try:
-            out[name] = json.loads(value)
-        except json.JSONDecodeError:
-            out[name] = value
-        if isinstance(out[name], list):
-            out[name] = tuple(out[name])
+        out[name] = _setting_value(item, text, known[name])
+        unknown = [t for t in out[name] if t not in PRESETS] if name == "tissues" else []
+        if unknown:
+            raise EndoDepthError(f"--set {item!r}: unknown tissue {unknown[0]!r}; known: {', '.join(PRESETS)}")
     return out
+
+
+def _setting_value(item: str, text: str, default):
+    """`text` as a value of the same type as `default` (ints are accepted as floats); else EndoDepthError."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    if isinstance(value, list):
+        value = tuple(value)
+    expected = type(default)
+    if expected is float and type(value) is int:
+        value = float(value)
+    if type(value) is not expected:
+        kind = _TYPE_NAMES.get(expected, expected.__name__)
+        raise EndoDepthError(f"--set {item!r}: expected {kind}, e.g. the default {json.dumps(default)}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     if args.fps is not None:
         overrides["fps"] = args.fps
     width, height = args.size
+    if args.layout != "video" and args.out.exists() and not args.out.is_dir():
+        raise InputError(args.out, "exists and is not a folder (the output of the scared and plain layouts)")
     with tqdm(total=args.frames, desc="rendering", unit="frame") as bar:
         seq = render_sequence(args.frames, width, height, args.seed, scene=args.scene,
                               stereo=args.layout == "scared", progress=bar.update, **overrides)

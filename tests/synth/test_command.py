@@ -39,12 +39,40 @@ def test_plain_layout_and_video_with_calibration(tmp_path):
     np.testing.assert_allclose(video.frame(0).K, seq.K)
 
 
-def test_bad_setting_is_one_line_error(tmp_path, capsys):
-    assert main(["synth", str(tmp_path), "--frames", "1", "--set", "nonsense=3"]) == 2
-    assert "nonsense" in capsys.readouterr().err
+@pytest.mark.parametrize("setting", ["nonsense=3", "scene=cube"])
+def test_bad_setting_is_one_line_error(tmp_path, capsys, setting):
+    assert main(["synth", str(tmp_path), "--frames", "1", "--set", setting]) == 2
+    assert f"--set '{setting}': expected NAME=VALUE" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args", [["--size", "big"], ["--frames", "0"]])
 def test_bad_size_or_count_is_a_usage_error(tmp_path, args):
     with pytest.raises(SystemExit):
         main(["synth", str(tmp_path), *args])
+
+
+@pytest.mark.parametrize(
+    "setting, problem",
+    [
+        ("speed=abc", "expected a number, e.g. the default 1.0"),
+        ("fold_count=2.5", "expected an integer, e.g. the default 4"),
+        ("fov_mask=1", "expected true or false, e.g. the default true"),
+        ("white_balance=1", "expected a JSON list, e.g. the default [1.0, 1.0, 1.0]"),
+        ('tissues=["liver", "bone"]', "unknown tissue 'bone'; known: mucosa, mucosa_pale, mucosa_red, "
+         "peritoneum, liver, fat, bowel"),
+    ],
+)
+def test_setting_of_the_wrong_type_is_one_line_error(tmp_path, capsys, setting, problem):
+    assert main(["synth", str(tmp_path), "--frames", "1", "--set", setting]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"endodepth synth: error: --set '{setting}': {problem}"
+
+
+def test_output_that_is_a_file_is_one_line_error(tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    assert main(["synth", str(tmp_path / "taken"), "--frames", "1", "--size", "16x16"]) == 2
+    assert f"{tmp_path / 'taken'}: exists and is not a folder" in capsys.readouterr().err
+
+
+def test_int_accepted_for_a_float_setting(tmp_path):
+    assert main(["synth", str(tmp_path), *ARGS, "--layout", "plain", "--set", "speed=2"]) == 0
