@@ -297,8 +297,17 @@ class ConcatSource(Source):
 
     def describe(self) -> dict:
         d = super().describe()
-        d["parts"] = [f"{p.name} ({len(p)} frames)" for p in self.parts]
+        d["parts"] = [self._describe_part(p) for p in self.parts]
         return d
+
+    def _describe_part(self, part: Source) -> str:
+        """`name (N frames)`, plus the part's size and missing ground truth where they differ from the whole."""
+        notes = [f"{len(part)} frames"]
+        if part.size != self.size:
+            notes.append(f"{part.size[0]}x{part.size[1]}")
+        if self.has_ground_truth and not part.has_ground_truth:
+            notes.append("no ground truth")
+        return f"{part.name} ({', '.join(notes)})"
 
 
 def open_source(path: str | Path) -> Source:

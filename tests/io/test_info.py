@@ -1,5 +1,7 @@
 import json
 
+import numpy as np
+
 from endodepth.cli import main
 
 
@@ -32,3 +34,18 @@ def test_info_on_video_says_intrinsics_assumed(keyframe, capsys, tmp_path):
     out = capsys.readouterr().out
     assert "kind:         video" in out and "size:         80x128" in out
     assert "fx=65.60 fy=130.56 cx=40.00 cy=64.00 (assumed" in out and "ground truth: no" in out
+
+
+def test_dataset_parts_name_their_own_size_and_missing_ground_truth(keyframe, capsys, tmp_path):
+    from endodepth.io.scared import write_keyframe
+
+    root = keyframe.folder.parent.parent
+    other = root / "dataset_1" / "keyframe_2"
+    frames = np.zeros((2, 32, 40, 3), np.uint8)
+    xyz = np.ones((2, 32, 40, 3), np.float32)
+    write_keyframe(other, frames, frames, xyz, xyz, np.tile(np.eye(4), (2, 1, 1)), keyframe.calib, 10.0)
+    (other / "data" / "scene_points.tar.gz").unlink()
+    assert main(["info", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "part:         dataset_1/keyframe_1 (4 frames)\n" in out
+    assert "part:         dataset_1/keyframe_2 (2 frames, 40x32, no ground truth)" in out
