@@ -45,7 +45,9 @@ class EndoDACHead(DPTDecoder):
         for i in range(1, 5):
             setattr(self, f"conv_depth_{i}", HeadDepth(features))
 
-    def forward(self, features, patch_h: int, patch_w: int) -> list[torch.Tensor]:
+    def forward(
+        self, features: list[tuple[torch.Tensor, torch.Tensor]], patch_h: int, patch_w: int
+    ) -> list[torch.Tensor]:
         """Disparities in (0, 1), finest first: 4x, 2x, 1x, 1/2x the decoder's finest level / 2."""
         levels = self.forward_levels(features, patch_h, patch_w)
         return [torch.sigmoid(getattr(self, f"conv_depth_{i}")(levels[f"path_{i}"])) for i in range(1, 5)]
@@ -99,4 +101,5 @@ class EndoDAC(DepthEstimator):
     input_size=(256, 320),
 )
 def endodac(**options) -> EndoDAC:
+    """EndoDAC with its paper's settings unless `options` change them."""
     return EndoDAC(**options)

@@ -11,7 +11,7 @@ centres are clipped to [0, 1], so the depth always lies in [min_depth, max_depth
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -245,7 +245,7 @@ class DepthAnythingMetricBins(DepthAnythingV2):
         return out.mean(dim=1), out.std(dim=1)
 
 
-def metric_bins_checkpoint_filter(state_dict, model: nn.Module) -> dict[str, torch.Tensor]:
+def metric_bins_checkpoint_filter(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     """Our checkpoints pass through; an official Depth Anything V2 one (no `bins.` keys) keeps the head's init."""
     out = da2_checkpoint_filter(state_dict, model)
     if not any(k.startswith("bins.") for k in out):

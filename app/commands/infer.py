@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--half", action="store_true", help="float16 inference (CUDA only)")
 
 
-def write_result(path: Path, depth, kind: str, K, fmt: str) -> Path:
+def write_result(path: Path, depth: np.ndarray, kind: str, K: np.ndarray, fmt: str) -> Path:
     """One frame's output as `path` + the format's suffix, written atomically."""
     if fmt == "npz":
         return write_depth_npz(path.with_suffix(".npz"), depth, K, kind)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import open3d as o3d
 
+from endodepth.io.calibration import StereoCalibration
 from endodepth.synth.camera import fov_coverage, intrinsics, pixel_rays, scared_poses
 from endodepth.synth.geometry import NORMAL, ST, TANGENT
 from endodepth.synth.noise import smooth_curve
@@ -63,10 +65,8 @@ class SynthSequence:
         rays = pixel_rays(self.K, w, h)
         return (depth[..., None] * rays[None]).astype(np.float32)
 
-    def calibration(self):
+    def calibration(self) -> StereoCalibration:
         """Stereo calibration of the rendered pair: K for both views, R = I, T = (-baseline, 0, 0) mm."""
-        from endodepth.io.calibration import StereoCalibration
-
         return StereoCalibration(self.K, np.zeros(5), self.K, np.zeros(5), np.eye(3),
                                  np.array([-self.baseline_mm, 0.0, 0.0]))
 
@@ -114,7 +114,7 @@ def _shade_hits(scene: Scene, K: np.ndarray, rays_cam: np.ndarray, dirs: np.ndar
 
 
 def render_scene(scene: Scene, width: int, height: int, settings: SynthSettings, seed: int,
-                 stereo: bool = False, progress=None) -> SynthSequence:
+                 stereo: bool = False, progress: Callable[[int], object] | None = None) -> SynthSequence:
     """Render every pose of `scene` (and the right view with `stereo`) through the sensor model."""
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
     n = len(scene.camera_to_world)
@@ -150,8 +150,8 @@ def render_scene(scene: Scene, width: int, height: int, settings: SynthSettings,
 
 
 def render_sequence(frames: int, width: int, height: int, seed: int, scene: str | None = None,
-                    settings: SynthSettings | None = None, stereo: bool = False, progress=None,
-                    **overrides) -> SynthSequence:
+                    settings: SynthSettings | None = None, stereo: bool = False,
+                    progress: Callable[[int], object] | None = None, **overrides) -> SynthSequence:
     """A synthetic endoscopy sequence with exact depth; the same arguments give identical output.
 
     scene: "tube", "surface" or "random" (random settings drawn from the seed); with `settings`
