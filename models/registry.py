@@ -8,7 +8,7 @@ from typing import Callable, Mapping
 
 import torch
 
-from endodepth.errors import CheckpointError
+from endodepth.errors import CheckpointError, EndoDepthError
 from endodepth.models.base import DepthEstimator
 from endodepth.models.checkpoint import load_into, read_checkpoint
 
@@ -35,6 +35,17 @@ class ModelSpec:
             return None
         path = WEIGHTS_DIR / self.bundled_weights
         return path if path.is_file() else None
+
+
+class UnknownModelError(EndoDepthError, KeyError):
+    """A model name the registry does not know (a KeyError, shown by the CLI as one line)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class DeviceError(EndoDepthError, RuntimeError):
+    """A device that is not there (CUDA on a CPU-only machine, an unknown device string)."""
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -73,16 +84,19 @@ def spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(available())}") from None
+        raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(available())}") from None
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """"auto"/None -> CUDA when available, else CPU; "cuda" without CUDA is an error."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise DeviceError(f"device {device!r}: {str(exc).splitlines()[0]}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was asked for but torch.cuda.is_available() is False")
+        raise DeviceError(f"device {device!r}: CUDA is not available on this machine (torch sees no GPU); use --device cpu")
     return dev
 
 

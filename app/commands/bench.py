@@ -140,11 +140,8 @@ def benchmark(args: argparse.Namespace) -> dict:
         raise EndoDepthError("--weights goes with exactly one --model")
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        device = resolve_device(args.device)
-        nets = [models.create(n, weights=args.weights, device=device, half=args.half) for n in names]
-    except (KeyError, RuntimeError) as exc:
-        raise EndoDepthError(str(exc.args[0] if exc.args else exc)) from exc
+    device = resolve_device(args.device)
+    nets = [models.create(n, weights=args.weights, device=device, half=args.half) for n in names]
     source = open_source(args.path)
     try:
         count = max(1, min(args.frames, len(source)))

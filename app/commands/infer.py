@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 from endodepth import models
-from endodepth.errors import EndoDepthError
 from endodepth.io.export import atomic_write, write_depth_npz, write_depth_png16
 from endodepth.io.source import Source, open_source
 from endodepth.models.registry import resolve_device
@@ -70,11 +69,7 @@ def untrained_warning(requested: str, weights: str | None, model: models.DepthEs
 def run(args: argparse.Namespace) -> int:
     path = Path(args.path)
     with open_source(path) as source:
-        try:
-            device = resolve_device(args.device)
-            model = models.create(args.model, weights=args.weights, device=device, half=args.half)
-        except (KeyError, RuntimeError) as exc:
-            raise EndoDepthError(str(exc.args[0])) from None
+        model = models.create(args.model, weights=args.weights, device=resolve_device(args.device), half=args.half)
         warning = untrained_warning(args.model, args.weights, model)
         if warning:
             print(f"endodepth infer: warning: {warning}", file=sys.stderr)
