@@ -19,7 +19,10 @@ def describe(name: str) -> dict:
     s = models.spec(name)
     with torch.device("meta"):
         params = s.factory(**s.defaults).num_parameters()
-    weights = "bundled" if s.weights_path else ("missing" if s.bundled_weights else "user-supplied")
+    if params == 0:
+        weights = "none needed"
+    else:
+        weights = "bundled" if s.weights_path else ("missing" if s.bundled_weights else "user-supplied")
     return {
         "name": name,
         "parameters": params,
