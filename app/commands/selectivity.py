@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import re
+import sys
 from pathlib import Path
 from collections.abc import Iterator, Sequence
 
@@ -20,6 +21,7 @@ from tqdm import tqdm
 from endodepth import models
 from endodepth.analysis.depth import as_depth
 from endodepth.analysis.selectivity import SPACINGS, SelectivityAccumulator, depth_bin_edges
+from endodepth.commands.infer import untrained_warning
 from endodepth.errors import EndoDepthError, InputError
 from endodepth.io.atomic import atomic_write
 from endodepth.models import DepthResult
@@ -271,10 +273,10 @@ def run(args: argparse.Namespace) -> int:
     use_gt = args.depth == "gt" or (args.depth == "auto" and source.has_ground_truth)
     if use_gt and not source.has_ground_truth:
         raise InputError(args.path, f"{source.kind} source has no ground-truth depth; use --depth prediction")
-    try:
-        model = models.create(args.model, weights=args.weights, device=args.device)
-    except KeyError as exc:
-        raise EndoDepthError(exc.args[0]) from None
+    model = models.create(args.model, weights=args.weights, device=args.device)
+    untrained = untrained_warning(args.model, args.weights, model)
+    if untrained:
+        print(f"endodepth selectivity: warning: {untrained}", file=sys.stderr)
     layers = list(args.layers or model.default_layers)
     known = set(model.layer_names())
     if not layers or set(layers) - known:
@@ -297,6 +299,7 @@ def run(args: argparse.Namespace) -> int:
                 "name": model.name,
                 "kind": model.kind,
                 "weights": None if args.weights is None else str(args.weights),
+                "random_initialisation": untrained is not None,
             },
             "depth_source": depth_source,
             "depth_unit": unit,

@@ -63,9 +63,11 @@ def test_dissects_ground_truth_and_writes_recomputable_json_and_plots(plain_clip
                  "--min-depth", "45", "--max-depth", "110", "--frames", "3", "--device", "cpu",
                  "--json", str(out), "--plots", str(plots)])
     assert code == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     data = json.loads(out.read_text())
     assert data["depth_source"] == "gt" and data["frames_used"] == 3
+    assert data["model"]["random_initialisation"] and "random initialisation" in captured.err
     np.testing.assert_allclose(data["bin_edges"], reference_edges(16, 45.0, 110.0), rtol=1e-12)
     assert list(data["layers"]) == layers
     for name, layer in data["layers"].items():
