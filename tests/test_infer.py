@@ -87,3 +87,12 @@ def test_bundled_weights_silence_the_warning(tmp_path, monkeypatch):
     assert "models/weights/default.safetensors is missing" in untrained_warning("default", None, model)
     save_checkpoint(model.state_dict(), tmp_path / "default.safetensors", "default")
     assert untrained_warning("default", None, model) is None
+
+
+def test_out_that_is_a_file_is_one_line_error(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "x.png"), _image(0))
+    (tmp_path / "taken").write_text("x")
+    assert main(["infer", str(tmp_path / "x.png"), "--model", "baseline-shading", "--out", str(tmp_path / "taken")]) == 2
+    assert capsys.readouterr().err == (
+        f"endodepth infer: error: {tmp_path / 'taken'}: exists and is not a folder (--out names the output folder)\n"
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from endodepth import models
+from endodepth.errors import InputError
 from endodepth.io.export import atomic_write, write_depth_npz, write_depth_png16
 from endodepth.io.source import Source, open_source
 from endodepth.models.registry import resolve_device
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         if warning:
             print(f"endodepth infer: warning: {warning}", file=sys.stderr)
         out = args.out or path.parent / f"{path.stem}_depth"
+        if out.exists() and not out.is_dir():
+            raise InputError(out, "exists and is not a folder (--out names the output folder)")
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for i, frame in enumerate(tqdm(source, total=len(source), unit="frame", disable=len(source) == 1)):

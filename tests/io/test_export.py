@@ -70,3 +70,26 @@ def test_point_cloud(tmp_path):
     cloud = o3d.io.read_point_cloud(str(tmp_path / "c.ply"))
     np.testing.assert_allclose(np.asarray(cloud.points), points, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(cloud.colors) * 255, colors, atol=0.51)
+
+
+def test_atomic_write_to_a_folder_or_under_a_file_is_input_error(tmp_path):
+    from endodepth.errors import InputError
+    from endodepth.io.atomic import atomic_write
+
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(InputError, match=r"taken: cannot be written \(Is a directory\)"):
+        with atomic_write(tmp_path / "taken") as tmp:
+            tmp.write_text("x")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match=r"file/depth.npz: cannot be written: .*/file is a file, not a folder"):
+        write_depth_npz(tmp_path / "file" / "depth.npz", np.zeros((2, 2)), np.eye(3), "relative")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "taken"]
+
+
+def test_atomic_write_passes_errors_of_the_writer_through(tmp_path):
+    from endodepth.io.atomic import atomic_write
+
+    with pytest.raises(ValueError, match="writer failed"):
+        with atomic_write(tmp_path / "a.txt"):
+            raise ValueError("writer failed")
+    assert list(tmp_path.iterdir()) == []
