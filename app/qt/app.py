@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from endodepth.pipeline.stats import summarize
+
 HEARTBEAT_MS = 10
+VIEWS = ("image", "cloud", "selectivity", "comparison")
+STALL_MS = 50.0  # the target: no GUI-thread stall longer than this
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,11 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every-frame", action="store_true", help="process every frame instead of real-time playback")
     p.add_argument("--screenshot", metavar="FILE.png", help="save a picture of the window when quitting")
     p.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
+    p.add_argument("--views", metavar="LIST", help=f"comma-separated docks to show, of {','.join(VIEWS)} (default: as saved)")
     return p
 
 
 class Heartbeat(QtCore.QObject):
-    """A fast QTimer on the GUI thread: the longest gap between ticks is the longest stall."""
+    """A fast QTimer on the GUI thread: the longest gap between ticks is the longest stall.
+
+    For each gap it also takes the GUI thread's own CPU time: a long gap with little CPU is time
+    the thread waited (for the GIL held by the inference thread, or for a core on a loaded machine)."""
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -40,16 +48,24 @@ class Heartbeat(QtCore.QObject):
         self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
         self.longest_ms = 0.0
-        self._last: float | None = None
+        self.longest_cpu_ms = 0.0
+        self.stalls: list[float] = []  # gaps over STALL_MS
+        self.cpu_ms = 0.0  # the GUI thread's CPU time since start (its busy time, insensitive to load)
+        self._last: tuple[float, float] | None = None
 
     def start(self) -> None:
-        self._last = time.perf_counter()
+        self._last = (time.perf_counter(), time.thread_time())
         self.timer.start(HEARTBEAT_MS)
 
     def _tick(self) -> None:
-        now = time.perf_counter()
+        now = (time.perf_counter(), time.thread_time())
         if self._last is not None:
-            self.longest_ms = max(self.longest_ms, (now - self._last) * 1e3)
+            gap, cpu = ((a - b) * 1e3 for a, b in zip(now, self._last))
+            if gap > self.longest_ms:
+                self.longest_ms, self.longest_cpu_ms = gap, cpu
+            if gap > STALL_MS:
+                self.stalls.append(gap)
+            self.cpu_ms += cpu
         self._last = now
 
 
@@ -71,6 +87,8 @@ class PlaybackRecorder(QtCore.QObject):
     def start(self) -> None:
         self.t0 = time.perf_counter()
         self.heartbeat.start()
+        for values in self.window.draw_ms.values():
+            values.clear()
 
     def _on_frame(self, index: int) -> None:
         if self.t0 is None or self.done:
@@ -101,6 +119,12 @@ class PlaybackRecorder(QtCore.QObject):
             "inference_ms_p95": float(np.nanpercentile(infer, 95)) if infer.size else None,
             "inference_fps": 1e3 / float(np.nanmean(infer)) if infer.size else None,
             "gui_longest_stall_ms": self.heartbeat.longest_ms,
+            "gui_longest_stall_cpu_ms": self.heartbeat.longest_cpu_ms,
+            "gui_stalls_over_50ms": len(self.heartbeat.stalls),
+            "gui_cpu_ms_per_frame": self.heartbeat.cpu_ms / self.shown if self.shown else None,
+            "gui_cpu_fraction": self.heartbeat.cpu_ms / 1e3 / elapsed if elapsed > 0 else None,
+            "gui_slot_ms": {name: summarize(values) for name, values in self.window.draw_ms.items()},
+            "load_average_1min": os.getloadavg()[0],
             "device": runner["device"],
             "models": self.window.models,
             "compared": self.window.compare,
@@ -121,9 +145,19 @@ class PlaybackRecorder(QtCore.QObject):
 
 
 def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> Path:
-    """The window as drawn, GL views included (QWidget.grab renders QOpenGLWidgets too)."""
+    """The window as drawn, with the picture of the 3D view painted in (QWidget.grab does not see
+    into the native GL window the 3D view draws in)."""
+    from endodepth.qt.point_cloud_view import PointCloudView
+
     QtWidgets.QApplication.processEvents()
     pixmap = window.grab()
+    painter = QtGui.QPainter(pixmap)
+    for view in window.findChildren(PointCloudView):
+        box = view.gl_container
+        if box.isVisible() and box.window() is window:
+            painter.drawImage(QtCore.QRect(box.mapTo(window, QtCore.QPoint(0, 0)), box.size()),
+                              view.gl_view.grabFramebuffer())
+    painter.end()
     if not pixmap.save(str(path)):
         raise OSError(f"{path}: could not save the screenshot")
     return Path(path)
@@ -201,6 +235,12 @@ def run_app(argv: list[str]) -> int:
     window.transport.every_frame_box.setChecked(args.every_frame)
     if args.quit_after is not None:
         window.transport.loop_box.setChecked(True)
+    if args.views:
+        shown = {v.strip() for v in args.views.split(",")}
+        if not shown <= set(VIEWS):
+            raise SystemExit(f"endodepth-gui: --views: unknown view(s) {', '.join(sorted(shown - set(VIEWS)))}")
+        for key, dock in window.docks.items():
+            dock.setVisible(key in shown)
     window.show()
     if len(models) > 1:
         window.compare = models[:4]

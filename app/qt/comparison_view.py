@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from endodepth.analysis.comparison import GT
-from endodepth.qt.depth_display import DepthColorBar
+from endodepth.qt.depth_display import DepthColorBar, show_rgb
 
 MAX_MODELS = 4
 PANELS = MAX_MODELS + 2  # models, ground truth, difference
@@ -27,13 +27,14 @@ class ComparisonSnapshot:
     names: list[str]
     reference: str
     unit: str
-    colors: dict[str, np.ndarray]          # model (and GT when present) -> colorized aligned depth
+    colors: dict[str, np.ndarray]          # model (and GT when present) -> colorized aligned depth (display size)
     difference_model: str | None           # whose |depth - reference| is shown
     difference: np.ndarray | None          # float32, NaN where invalid
     difference_colors: np.ndarray | None
     range: tuple[float, float]
     difference_range: tuple[float, float]
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> metric -> value (GT only)
+    difference_mean: float | None = None   # mean |difference| over the full-resolution map
 
 
 class ComparisonView(QtWidgets.QWidget):
@@ -135,18 +136,17 @@ class ComparisonView(QtWidgets.QWidget):
         first = self._arrange(panels) or self.snapshot is None
         self.snapshot = snap
         for i, name in enumerate(names):
-            self.items[i].setImage(snap.colors[name], autoLevels=False, levels=(0, 255))
+            show_rgb(self.items[i], snap.colors[name])
             self._title(i, name + (" (reference)" if name == snap.reference and name != GT else ""))
         if snap.difference_colors is not None:
-            self.diff_item.setImage(snap.difference_colors, autoLevels=False, levels=(0, 255))
+            show_rgb(self.diff_item, snap.difference_colors)
             reference = "GT" if snap.reference == GT else snap.reference
             self._title(-1, f"|{snap.difference_model} - {reference}|")
         self.colorbar.show_depth(self.colormap_name, snap.range, snap.unit)
         for name, row in snap.metrics.items():
             self.history.setdefault(name, {})[snap.frame] = row
         self._draw_metrics()
-        diff = snap.difference
-        mean_diff = float(np.nanmean(diff)) if diff is not None and np.isfinite(diff).any() else float("nan")
+        mean_diff = float("nan") if snap.difference_mean is None else snap.difference_mean
         gt = "" if snap.metrics else "  (no ground truth: errors over time need a SCARED or plain source)"
         self.summary.setText(f"frame {snap.frame}: aligned to {snap.reference}; |difference| mean {mean_diff:.4g}, "
                              f"colours 0-{snap.difference_range[1]:.3g} {snap.unit} (magma){gt}")

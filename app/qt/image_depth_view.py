@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from endodepth.qt.depth_display import RANGE_POLICIES, DepthColorBar, DepthView, colormap, range_policy_factory
+from endodepth.qt.depth_display import RANGE_POLICIES, DepthColorBar, DepthView, colormap, range_policy_factory, show_rgb
 from endodepth.vis.backproject import pixel_to_point
 from endodepth.vis.colormap import COLORMAPS
 
@@ -200,10 +200,10 @@ class ImageDepthView(QtWidgets.QWidget):
         view = self._view
         if view is None:
             return
-        self.image_item.setImage(view.rgb, autoLevels=False, levels=(0, 255))
+        show_rgb(self.image_item, view.rgb)
         if view.colors is not None:
-            self.depth_item.setImage(view.colors, autoLevels=False, levels=(0, 255))
-            self.overlay_item.setImage(view.colors, autoLevels=False, levels=(0, 255))
+            show_rgb(self.depth_item, view.colors)
+            show_rgb(self.overlay_item, view.colors)
         self.colorbar.show_depth(self.ranges.colormap_name, view.levels, view.unit)
         self._set_mask(self.fov_item, self.fov_box.isChecked(), None if view.fov is None else ~view.fov, "fov")
         self._set_mask(self.specular_item, self.specular_box.isChecked(), view.specular, "specular")
@@ -218,7 +218,7 @@ class ImageDepthView(QtWidgets.QWidget):
     def _set_mask(self, item: pg.ImageItem, show: bool, mask: np.ndarray | None, kind: str) -> None:
         item.setVisible(show and mask is not None)
         if show and mask is not None:
-            item.setImage(mask_rgba(mask, OVERLAY_COLORS[kind]), autoLevels=False, levels=(0, 255))
+            show_rgb(item, mask_rgba(mask, OVERLAY_COLORS[kind]))
 
     def _apply_mode(self, mode: str) -> None:
         layout = self.canvas.ci

@@ -4,6 +4,8 @@ to the worker and draws what comes back (results of a replaced file or model are
 from __future__ import annotations
 
 import math
+import time
+from collections import defaultdict, deque
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -12,7 +14,7 @@ from endodepth.models import available
 from endodepth.pipeline.stats import RollingWindow
 from endodepth.qt import settings as prefs
 from endodepth.qt.comparison_view import ComparisonView
-from endodepth.qt.depth_display import depth_view
+from endodepth.qt.depth_display import DepthView
 from endodepth.qt.export import ExportDialog
 from endodepth.qt.help_dialog import HelpDialog
 from endodepth.qt.image_depth_view import ImageDepthView
@@ -22,6 +24,8 @@ from endodepth.qt.transport import TransportBar
 from endodepth.qt.worker import SourceInfo, Update, Worker
 
 DEVICES = ("auto", "cuda", "cpu")
+CLOUD_FPS = 12.0  # the 3D view's redraw rate during playback: enough to follow the motion, and
+                  # software OpenGL (no GPU) spends tens of ms per redraw of the GUI thread
 VIDEO_FILTER = "Videos and images (*.mp4 *.avi *.mov *.mkv *.m4v *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
 
 
@@ -42,6 +46,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_update: Update | None = None
         self._pending: Update | None = None
         self._draw_scheduled = False
+        self.draw_ms: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=10_000))  # GUI slot times
+        self._cloud_drawn = -math.inf  # perf_counter of the 3D view's last redraw
+        self._cloud_timer = QtCore.QTimer(self)
+        self._cloud_timer.setSingleShot(True)
+        self._cloud_timer.timeout.connect(self._draw_latest_cloud)
         self.gui_dropped = 0  # results replaced by a newer one before the GUI could draw them
         self.shown = 0
         self.shown_window = RollingWindow(1.0)
@@ -55,6 +64,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cloud_view = PointCloudView()
         self.selectivity_view = SelectivityView()
         self.comparison_view = ComparisonView()
+        self.cloud_view.gl_view.paint_ms = self.draw_ms["cloud paint (GL)"]
         self.docks = {}
         for key, title, view, area in (
             ("image", "Image and depth", self.image_view, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -66,6 +76,7 @@ class MainWindow(QtWidgets.QMainWindow):
             dock.setObjectName(f"dock-{key}")
             dock.setWidget(view)
             self.addDockWidget(area, dock)
+            dock.visibilityChanged.connect(lambda visible, key=key: self._on_dock_visibility(key, visible))
             self.docks[key] = dock
         self._default_layout()
 
@@ -325,25 +336,71 @@ class MainWindow(QtWidgets.QMainWindow):
     def _draw_pending(self) -> None:
         self._draw_scheduled = False
         update, self._pending = self._pending, None
-        if update is None or update.generation != self.generation:
+        if update is None or update.generation != self.generation or update.view is None:
             return
         self.last_update = update
+        start = time.perf_counter()
+        self._draw_views(update, self.visible_views())
         result = update.result
-        view = depth_view(result, update.primary, update.scale.get(update.primary))
-        self.image_view.show_depth(view)
-        if self.docks["cloud"].isVisible():
-            self.cloud_view.show_depth(view, self.image_view.ranges.colormap_name)
-        if update.selectivity is not None and self.docks["selectivity"].isVisible():
-            self.selectivity_view.show_snapshot(update.selectivity, result.frame.rgb)
-        if update.comparison is not None and self.docks["comparison"].isVisible():
-            self.comparison_view.colormap_name = self.image_view.ranges.colormap_name
-            self.comparison_view.show_snapshot(update.comparison)
         if not self.transport.slider.isSliderDown():
             self.transport.set_position(result.index)
         self.frame_label.setText(f"frame {result.index}" + (f" ({result.frame.source})" if result.frame.source else ""))
         self.shown += 1
         self.shown_window.add("shown")
+        self._timed("draw slot", start)
         self.frame_shown.emit(result.index)
+
+    def visible_views(self) -> set[str]:
+        """Keys of the docks one can see now (closed docks and hidden tabs are not drawn)."""
+        return {key for key, dock in self.docks.items() if dock.isVisible()}
+
+    def _draw_views(self, update: Update, views: set[str]) -> None:
+        """Draw `update` into the named views; the 3D view at most CLOUD_FPS times a second."""
+        view, t = update.view, time.perf_counter()
+        if "image" in views:
+            self.image_view.show_depth(view)
+            t = self._timed("image", t)
+        if "cloud" in views:
+            wait_ms = 1e3 * (self._cloud_drawn + 1.0 / CLOUD_FPS - t)
+            if wait_ms <= 0:
+                self._draw_cloud(view)
+                t = self._timed("cloud", t)
+            elif not self._cloud_timer.isActive():  # the newest frame's cloud follows shortly
+                self._cloud_timer.start(math.ceil(wait_ms))
+        if "selectivity" in views and update.selectivity is not None:
+            self.selectivity_view.show_snapshot(update.selectivity, update.result.frame.rgb)
+            t = self._timed("selectivity", t)
+        if "comparison" in views and update.comparison is not None:
+            self.comparison_view.colormap_name = self.image_view.ranges.colormap_name
+            self.comparison_view.show_snapshot(update.comparison)
+            self._timed("comparison", t)
+
+    def _draw_cloud(self, view: DepthView) -> None:
+        self._cloud_drawn = time.perf_counter()
+        self.cloud_view.show_depth(view, self.image_view.ranges.colormap_name)
+
+    def _draw_latest_cloud(self) -> None:
+        """The throttled 3D view catches up with the newest drawn frame."""
+        update = self.last_update
+        if update is not None and update.generation == self.generation and "cloud" in self.visible_views():
+            start = time.perf_counter()
+            self._draw_cloud(update.view)
+            self._timed("cloud", start)
+
+    def _on_dock_visibility(self, key: str, visible: bool) -> None:
+        """A dock that appears shows the current frame at once (hidden docks are not kept up to date)."""
+        update = self.last_update
+        if visible and update is not None and update.generation == self.generation:
+            if key == "cloud":
+                self._draw_cloud(update.view)
+            else:
+                self._draw_views(update, {key})
+
+    def _timed(self, name: str, start: float) -> float:
+        """Record the milliseconds since `start` under `name` in `draw_ms`; returns now."""
+        now = time.perf_counter()
+        self.draw_ms[name].append(1e3 * (now - start))
+        return now
 
     def _on_finished(self) -> None:
         self.transport.set_playing(False)
@@ -481,6 +538,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device = str(prefs.read_value(self.store, "device", "auto"))
         self._update_recent(prefs.recent_files(self.store))
         self._on_colouring_changed()
+        self.worker.configure(max_points=self.cloud_view.budget_box.value())
 
     def save_settings(self) -> None:
         self.store.setValue("geometry", self.saveGeometry())

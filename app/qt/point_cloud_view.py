@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import csv
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph.opengl as gl
-from PySide6 import QtCore, QtGui, QtWidgets
+from pyqtgraph.opengl.GLViewWidget import GLViewMixin
+from PySide6 import QtCore, QtGui, QtOpenGL, QtWidgets
 
 from endodepth.qt.depth_display import DepthView
 from endodepth.io.atomic import atomic_write
 from endodepth.vis.backproject import accumulate, stride_for_budget
 from endodepth.vis.colormap import colorize
 
-DEFAULT_BUDGET = 60_000
+DEFAULT_BUDGET = 30_000  # software OpenGL (no GPU) draws this many points in ~10 ms; raise it with a GPU
 ACCUMULATED_FRAMES = 8
 PICK_RADIUS_PX = 25.0
 
@@ -24,6 +26,22 @@ PICK_RADIUS_PX = 25.0
 def to_display(points: np.ndarray) -> np.ndarray:
     """Camera coordinates (x right, y down, z forward) to the GL view's (x right, y forward, z up)."""
     return np.stack([points[:, 0], points[:, 2], -points[:, 1]], axis=1).astype(np.float32, copy=False)
+
+
+def camera_fit(points: np.ndarray, aspect: float, margin: float = 1.1) -> tuple[np.ndarray, float, float]:
+    """Orbit centre (camera coordinates), distance and horizontal field of view (degrees) of a view
+    from the camera origin along +z that shows the central 96% of `points` in a view of `aspect` (W/H).
+
+    The centre lies on the optical axis at the median depth, so orbiting turns around the tissue."""
+    pts = np.asarray(points, np.float64)
+    z = pts[:, 2]
+    depth = float(np.median(z[z > 0])) if np.any(z > 0) else 1.0
+    ok = z > 1e-6 * depth
+    tan_x = np.percentile(np.abs(pts[ok, 0] / z[ok]), 98) if ok.any() else 0.5
+    tan_y = np.percentile(np.abs(pts[ok, 1] / z[ok]), 98) if ok.any() else 0.5
+    half = max(float(tan_x), float(tan_y) * aspect, 1e-3) * margin
+    fov = float(np.degrees(2 * np.arctan(half)))
+    return np.array([0.0, 0.0, depth]), depth, min(fov, 150.0)
 
 
 @dataclass
@@ -44,11 +62,28 @@ class Measurement:
                 "unit": self.unit}
 
 
-class PickingGLView(gl.GLViewWidget):
-    """GLViewWidget that reports Shift+clicks (widget pixel position) instead of orbiting."""
+class PickingGLView(GLViewMixin, QtOpenGL.QOpenGLWindow):
+    """pyqtgraph's GL view as a native window (shown through `container()`), reporting Shift+clicks
+    (pixel position) instead of orbiting.
+
+    A QOpenGLWidget would make Qt compose the whole main window through OpenGL on every repaint;
+    with software OpenGL (no GPU) that stalled the GUI thread by 100-800 ms. A window of its own
+    leaves the rest of the main window on the cheap raster path.
+    """
 
     picked = QtCore.Signal(float, float)
     gl_error: str | None = None
+    paint_ms: deque | None = None  # when set, each paint's milliseconds are appended
+
+    def devicePixelRatioF(self) -> float:
+        return float(self.devicePixelRatio())
+
+    def container(self, parent: QtWidgets.QWidget) -> QtWidgets.QWidget:
+        """The widget that holds this window inside `parent`'s layout."""
+        widget = QtWidgets.QWidget.createWindowContainer(self, parent)
+        widget.setMinimumSize(200, 150)
+        widget.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
+        return widget
 
     def initializeGL(self) -> None:
         """Without a usable OpenGL (e.g. Qt's offscreen platform) the view stays blank instead of failing."""
@@ -59,7 +94,10 @@ class PickingGLView(gl.GLViewWidget):
 
     def paintGL(self, *args, **kwargs) -> None:
         if self.gl_error is None:
+            start = time.perf_counter()
             super().paintGL(*args, **kwargs)
+            if self.paint_ms is not None:
+                self.paint_ms.append(1e3 * (time.perf_counter() - start))
 
     def mousePressEvent(self, ev: QtGui.QMouseEvent) -> None:
         if ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier and ev.button() == QtCore.Qt.MouseButton.LeftButton:
@@ -93,9 +131,12 @@ class PointCloudView(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.gl_view = PickingGLView(self)
+        # Created as the child of a placeholder so that Python does not own it: the container
+        # takes it over and deletes it (a Python-owned one would be deleted twice).
+        self._gl_parent = QtGui.QWindow()
+        self.gl_view = PickingGLView(parent=self._gl_parent)
         self.gl_view.setBackgroundColor((18, 18, 22))
-        self.gl_view.setMinimumSize(200, 150)
+        self.gl_container = self.gl_view.container(self)
         self.scatter = gl.GLScatterPlotItem(pos=np.zeros((0, 3), np.float32), size=2.0, pxMode=True)
         self.scatter.setGLOptions("opaque")
         self.gl_view.addItem(self.scatter)
@@ -148,7 +189,7 @@ class PointCloudView(QtWidgets.QWidget):
         column = QtWidgets.QVBoxLayout(self)
         column.setContentsMargins(2, 2, 2, 2)
         column.addLayout(controls)
-        column.addWidget(self.gl_view, 1)
+        column.addWidget(self.gl_container, 1)
         column.addWidget(self.info)
         column.addLayout(measure)
 
@@ -212,17 +253,14 @@ class PointCloudView(QtWidgets.QWidget):
             self.reset_view()
 
     def reset_view(self) -> None:
-        """Look from the camera's side at the cloud's centre."""
+        """Look from the endoscope's position along its axis (+z), with a field of view that fits the cloud."""
         self._needs_reset = False
         if not len(self.points):
             return
-        pos = to_display(self.points)
-        lo, hi = np.percentile(pos, 2, axis=0), np.percentile(pos, 98, axis=0)
-        centre = (lo + hi) / 2
-        extent = float(np.max(hi - lo)) or 1.0
-        self.gl_view.opts["center"] = QtGui.QVector3D(*map(float, centre))
-        self.gl_view.opts["fov"] = 60
-        self.gl_view.setCameraPosition(distance=1.8 * extent, elevation=20, azimuth=-70)
+        centre, distance, fov = camera_fit(self.points, self.gl_view.width() / max(1, self.gl_view.height()))
+        self.gl_view.opts["center"] = QtGui.QVector3D(*map(float, to_display(centre[None])[0]))
+        self.gl_view.opts["fov"] = fov
+        self.gl_view.setCameraPosition(distance=distance, elevation=0.0, azimuth=-90.0)
 
     def pick_at(self, x: float, y: float) -> np.ndarray | None:
         """Pick the drawn point nearest to widget pixel (x, y); every second pick completes a measurement."""

@@ -8,8 +8,29 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from endodepth.qt.depth_display import colormap
+from endodepth.qt.depth_display import colormap, show_rgb
 from endodepth.qt.image_depth_view import image_box
+from endodepth.vis.colormap import lut
+
+MAP_WIDTH = 320  # pixels across of the frame and activation map the worker prepares for this small pane
+
+
+def activation_overlay(activation: np.ndarray, name: str = "inferno") -> np.ndarray:
+    """(H, W, 4) uint8: the map normalised to its 2-99.5 percentiles, coloured, and opaque where strong.
+
+    Alpha grows with the response (weak responses let the frame show through), so even a unit
+    with a small dynamic range reads clearly over the image."""
+    act = np.asarray(activation, np.float32)
+    finite = act[np.isfinite(act)]
+    lo, hi = np.percentile(finite, (2.0, 99.5)) if finite.size else (0.0, 1.0)
+    if hi <= lo and finite.size:  # a few strong pixels: their maximum is the top
+        hi = float(finite.max())
+    a = np.clip((np.nan_to_num(act, nan=lo) - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
+    index = np.round(a * 255).astype(np.uint8)
+    rgba = np.empty(act.shape + (4,), np.uint8)
+    rgba[..., :3] = lut(name)[index]
+    rgba[..., 3] = np.round(40 + 200 * a).astype(np.uint8)
+    return rgba
 
 
 @dataclass
@@ -24,8 +45,10 @@ class SelectivitySnapshot:
     frames: int
     bin_edges: np.ndarray
     unit: str
-    activation: np.ndarray | None  # (H, W) map of the shown unit on the current frame
+    activation: np.ndarray | None  # (h, w) map of the shown unit on the current frame, at `frame`'s size
     shown_unit: int
+    frame: np.ndarray | None = None    # (h, w, 3) uint8 frame at most MAP_WIDTH across
+    overlay: np.ndarray | None = None  # activation_overlay(activation)
 
 
 class SelectivityView(QtWidgets.QWidget):
@@ -61,8 +84,6 @@ class SelectivityView(QtWidgets.QWidget):
         layout.addLabel("activation of the unit over the frame", row=1, col=1)
         self.frame_item = pg.ImageItem(axisOrder="row-major")
         self.map_item = pg.ImageItem(axisOrder="row-major")
-        self.map_item.setLookupTable(colormap("inferno").getLookupTable(nPts=256))
-        self.map_item.setOpacity(0.65)
         self.map_box.addItem(self.frame_item)
         self.map_box.addItem(self.map_item)
         layout.layout.setColumnStretchFactor(0, 3)
@@ -101,7 +122,8 @@ class SelectivityView(QtWidgets.QWidget):
         self.summary.setText("accumulating..." if self.layer_box.count() else "this model exposes no layers")
 
     def show_snapshot(self, snap: SelectivitySnapshot, rgb: np.ndarray) -> None:
-        """Draw the accumulated responses, the running mean and the shown unit's map over `rgb`."""
+        """Draw the accumulated responses, the running mean and the shown unit's map over the
+        snapshot's frame (`rgb` when the snapshot has none)."""
         self.snapshot = snap
         if not self.history or self.history[-1][0] != snap.frames:
             self.history.append((snap.frames, snap.mean))
@@ -110,13 +132,13 @@ class SelectivityView(QtWidgets.QWidget):
         matrix = np.nan_to_num(snap.matrix, nan=0.0)
         self.matrix_item.setImage(matrix, autoLevels=False, levels=(0.0, 1.0))
         self.matrix_item.setRect(QtCore.QRectF(0, 0, matrix.shape[1], matrix.shape[0]))
-        self.frame_item.setImage(rgb, autoLevels=False, levels=(0, 255))
-        if snap.activation is not None:
-            act = snap.activation
-            finite = act[np.isfinite(act)]
-            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-            self.map_item.setImage(act, autoLevels=False, levels=(lo, hi if hi > lo else lo + 1))
-            self.map_item.setRect(QtCore.QRectF(0, 0, rgb.shape[1], rgb.shape[0]))
+        frame = rgb if snap.frame is None else snap.frame
+        first = self.frame_item.image is None or self.frame_item.image.shape != frame.shape
+        show_rgb(self.frame_item, frame)
+        if snap.overlay is not None:
+            show_rgb(self.map_item, snap.overlay)
+        if first:
+            self.map_box.autoRange(padding=0)
         edges = snap.bin_edges
         self.summary.setText(
             f"{snap.layer}: {matrix.shape[0]} units x {matrix.shape[1]} bins "

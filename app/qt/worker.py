@@ -23,14 +23,20 @@ from endodepth.models import DepthEstimator, available, create, spec
 from endodepth.models.registry import resolve_device
 from endodepth.pipeline.runner import DeviceFallback, FrameResult, Pipeline, PostOptions, Runner
 from endodepth.qt.comparison_view import ComparisonSnapshot
-from endodepth.qt.depth_display import range_policy_factory
-from endodepth.qt.selectivity_view import SelectivitySnapshot
+from endodepth.qt.depth_display import DepthView, depth_view, range_policy_factory
+from endodepth.qt.selectivity_view import MAP_WIDTH, SelectivitySnapshot, activation_overlay
 from endodepth.vis.colormap import colorize
 
 DEFAULT_MODEL = "default"
 FALLBACK_MODEL = "meter-xxs"
 SELECTIVITY_BINS = 32
 SELECTIVITY_SIZE = (96, 120)
+COMPARISON_WIDTH = 480  # pixels across of each comparison panel's image (the panels are small)
+
+
+def display_step(width: int, max_width: int) -> int:
+    """The subsampling step that brings an image `width` pixels across to at most `max_width`."""
+    return max(1, -(-int(width) // int(max_width)))
 
 
 @dataclass
@@ -56,6 +62,7 @@ class Update:
     scale: dict[str, float] = field(default_factory=dict)      # model -> factor to mm (GT median scaling)
     selectivity: SelectivitySnapshot | None = None
     comparison: ComparisonSnapshot | None = None
+    view: DepthView | None = None  # the primary model's depth as the main views draw it
 
     @property
     def generation(self) -> int:
@@ -221,15 +228,18 @@ class Worker(QtCore.QObject):
     # --- Runner callbacks (inference thread) -------------------------------------------
 
     def _on_result(self, result: FrameResult) -> None:
-        try:
-            update = Update(result, self.primary)
-            update.scale = self._scales(result)
-            update.selectivity = self._selectivity(result, update.scale)
-            update.comparison = self._comparison(result)
-        except Exception as exc:  # noqa: BLE001 - a failing analysis must not stop playback
-            self.error.emit(f"analysis failed on frame {result.index}: {_message(exc)}")
-            traceback.print_exc()
-            update = Update(result, self.primary)
+        """Derive everything the views draw here, off the GUI thread, then hand it over."""
+        update = Update(result, self.primary)
+        if self.primary in result.results:
+            try:
+                update.scale = self._scales(result)
+                update.selectivity = self._selectivity(result, update.scale)
+                update.comparison = self._comparison(result)
+            except Exception as exc:  # noqa: BLE001 - a failing analysis must not stop playback
+                self.error.emit(f"analysis failed on frame {result.index}: {_message(exc)}")
+                traceback.print_exc()
+                update.selectivity = update.comparison = None
+            update.view = depth_view(result, self.primary, update.scale.get(self.primary))
         self.result.emit(update)
 
     def _on_error(self, exc: Exception) -> None:
@@ -282,9 +292,12 @@ class Worker(QtCore.QObject):
             matrix, order = sort_responses(responses)
             ds, _, mean = acc.selectivity(layer)
             shown = int(np.argmax(ds)) if unit_choice < 0 or unit_choice >= len(ds) else unit_choice
-            activation = unit_map(features, shown, result.frame.rgb.shape[:2])
+            step = display_step(result.frame.rgb.shape[1], MAP_WIDTH)
+            frame = np.ascontiguousarray(result.frame.rgb[::step, ::step])
+            activation = unit_map(features, shown, frame.shape[:2])
             return SelectivitySnapshot(layer, matrix, order, ds, mean, acc.frames, acc.bin_edges,
-                                       self._selectivity_unit, activation, shown)
+                                       self._selectivity_unit, activation, shown, frame,
+                                       activation_overlay(activation))
 
     def _comparison(self, result: FrameResult) -> ComparisonSnapshot | None:
         names = [n for n in self.compare if n in result.results]
@@ -294,15 +307,20 @@ class Worker(QtCore.QObject):
         comp = compare({n: result.results[n] for n in names}, gt=gt, valid=result.valid)
         cmap = self._post.colormap or "turbo"
         lo, hi = comp.range
-        colors = {n: colorize(d, cmap, lo, hi, invalid=~comp.valid) for n, d in comp.aligned.items()}
+        step = display_step(result.frame.rgb.shape[1], COMPARISON_WIDTH)
+        shown = comp.valid[::step, ::step]
+        colors = {n: colorize(d[::step, ::step], cmap, lo, hi, invalid=~shown) for n, d in comp.aligned.items()}
         if gt is not None:
-            colors[GT] = colorize(gt, cmap, lo, hi, invalid=~comp.valid)
+            colors[GT] = colorize(gt[::step, ::step], cmap, lo, hi, invalid=~shown)
         diff_model = next((n for n in names if n in comp.difference), None)
         diff = comp.difference.get(diff_model)
-        diff_colors = None if diff is None else colorize(diff, "magma", *comp.difference_range,
-                                                         invalid=~np.isfinite(diff))
+        diff_colors = diff_mean = None
+        if diff is not None:
+            small = diff[::step, ::step]
+            diff_colors = colorize(small, "magma", *comp.difference_range, invalid=~np.isfinite(small))
+            diff_mean = float(np.nanmean(diff)) if np.isfinite(diff).any() else float("nan")
         return ComparisonSnapshot(result.index, names, comp.reference, comp.unit, colors, diff_model, diff,
-                                  diff_colors, comp.range, comp.difference_range, comp.metrics)
+                                  diff_colors, comp.range, comp.difference_range, comp.metrics, diff_mean)
 
 
 def _info(source: Source) -> SourceInfo:

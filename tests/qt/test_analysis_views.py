@@ -28,13 +28,18 @@ def test_selectivity_matrix_has_units_by_bins_and_a_unit_map(window, qtbot, wait
     preferred = np.nanargmax(np.nan_to_num(snap.matrix, nan=-1), axis=1)
     assert np.all(np.diff(preferred) >= 0)  # rows sorted by preferred depth bin
     assert snap.shown_unit == int(np.argmax(snap.selectivity))
-    assert view.map_item.image.shape == window.last_update.result.frame.rgb.shape[:2]
+    rgb = window.last_update.result.frame.rgb
+    assert snap.activation.shape == rgb.shape[:2] and view.map_item.image.shape == rgb.shape[:2] + (4,)
     view.unit_box.setValue(3)
     qtbot.waitUntil(lambda: view.snapshot.shown_unit == 3, timeout=30000)
     fmap = window.last_update.result.results["meter-xxs"].features["enc_2"][3]
-    act = view.map_item.image
+    act = view.snapshot.activation
     # the map is the unit's response upsampled to the frame: same mean up to interpolation
     assert abs(float(act.mean()) - float(fmap.mean())) < 0.05 * (abs(float(fmap.mean())) + float(fmap.std()) + 1e-6)
+    # drawn normalised: the strongest response is the brightest, most opaque overlay pixel
+    overlay = view.map_item.image
+    strongest = np.unravel_index(np.argmax(act), act.shape)
+    assert overlay[strongest][3] == overlay[..., 3].max() and overlay[..., 3].max() >= 235
 
 
 def test_comparison_aligns_to_ground_truth_and_plots_errors(window, qtbot, wait_frame, scared_keyframe):
