@@ -9,10 +9,11 @@ Layout (scared_toolkit): `endoscope_calibration.yaml`, `Left_Image.png`, `Right_
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,10 +86,12 @@ def write_keyframe(
     _write_png(folder / RIGHT_IMAGE, right_frames[0])
     _write_tiff(folder / LEFT_DEPTH, left_xyz[0])
     _write_tiff(folder / RIGHT_DEPTH, right_xyz[0])
-    write_video(folder / VIDEO, np.concatenate([left_frames, right_frames], axis=1), fps)
-    stacked = np.concatenate([left_xyz, right_xyz], axis=1)
-    stacked[np.isnan(stacked).any(axis=-1)] = 0.0
-    _write_tar(folder / SCENE_POINTS, ((SCENE_NAME.format(i), _tiff_bytes(p)) for i, p in enumerate(stacked)))
+    # one stacked (left over right) frame at a time: no copy of the whole sequence in memory
+    write_video(folder / VIDEO, (np.concatenate(pair) for pair in zip(left_frames, right_frames)), fps)
+    _write_tar(
+        folder / SCENE_POINTS,
+        ((SCENE_NAME.format(i), _tiff_bytes(_scene_points(*pair))) for i, pair in enumerate(zip(left_xyz, right_xyz))),
+    )
     camera = _camera_calibration(calib)
     _write_tar(
         folder / FRAME_DATA,
@@ -101,6 +104,13 @@ def write_keyframe(
         ),
     )
     return folder
+
+
+def _scene_points(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """One scene_points image: left over right XYZ, unknown (NaN) points stored as 0 as SCARED does."""
+    stacked = np.concatenate([left, right])
+    stacked[np.isnan(stacked).any(axis=-1)] = 0.0
+    return stacked
 
 
 def _camera_calibration(calib: StereoCalibration) -> dict:
@@ -132,10 +142,16 @@ def _write_tiff(path: Path, xyz: np.ndarray) -> None:
         tmp.write_bytes(_tiff_bytes(xyz))
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
-    """Write RGB uint8 frames (N,H,W,3) as an mp4v video (lossy; temp name, then renamed)."""
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> Path:
+    """Write RGB uint8 frames, each (H,W,3) (an (N,H,W,3) array or a generator), as an mp4v video
+    (lossy; temp name, then renamed)."""
     path = Path(path)
-    h, w = frames.shape[1:3]
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to write")
+    h, w = first.shape[:2]
+    frames = itertools.chain([first], frames)
     with atomic_write(path) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
         if not writer.isOpened():

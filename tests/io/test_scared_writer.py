@@ -5,7 +5,10 @@ import tarfile
 
 import cv2
 import numpy as np
+import pytest
 from endodepth.io.calibration import read_calibration
+from endodepth.io.scared import write_video
+from io_fixtures import smooth_frames
 
 
 def test_layout(keyframe):
@@ -78,3 +81,15 @@ def test_scene_points_and_frame_data(keyframe):
 
 def test_no_temp_files_left(keyframe):
     assert not [p for p in keyframe.folder.rglob(".*")]
+
+
+def test_video_from_a_generator_equals_video_from_an_array(tmp_path):
+    frames = smooth_frames(np.random.default_rng(5), 3, 32, 48)
+    write_video(tmp_path / "a.mp4", frames, 10.0)
+    write_video(tmp_path / "g.mp4", (f for f in frames), 10.0)
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "g.mp4").read_bytes()
+    cap = cv2.VideoCapture(str(tmp_path / "g.mp4"))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 3 and cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 48
+    cap.release()
+    with pytest.raises(ValueError, match="no frames to write"):
+        write_video(tmp_path / "e.mp4", iter(()), 10.0)
