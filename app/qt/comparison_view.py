@@ -19,6 +19,19 @@ METRICS = ("abs_rel", "rmse", "a1")
 PENS = ("#4cc9f0", "#f72585", "#b5e48c", "#ffb703")
 
 
+def grid_columns(panels: int, canvas_aspect: float, image_aspect: float) -> int:
+    """Columns of the grid that shows `panels` images (width/height `image_aspect`) largest on a
+    canvas of `canvas_aspect` (width/height)."""
+    if panels <= 1:
+        return 1
+
+    def scale(cols: int) -> float:
+        rows = math.ceil(panels / cols)
+        return min(canvas_aspect / cols / image_aspect, 1.0 / rows)
+
+    return max(range(1, panels + 1), key=lambda cols: (scale(cols), -cols))
+
+
 @dataclass
 class ComparisonSnapshot:
     """The core Comparison of one frame, coloured by the worker (one shared range for every depth panel)."""
@@ -45,7 +58,7 @@ class ComparisonView(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.model_list = QtWidgets.QListWidget(self)
-        self.model_list.setMaximumWidth(190)
+        self.model_list.setMaximumWidth(170)
         self.model_list.setToolTip(f"Tick 2 to {MAX_MODELS} models to compare")
         self.metric_box = QtWidgets.QComboBox(self)
         self.metric_box.addItems(list(METRICS))
@@ -81,6 +94,7 @@ class ComparisonView(QtWidgets.QWidget):
         self.metric_plot.setMaximumHeight(170)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._panels: list[int] | None = None
+        self._image_aspect = 1.25  # width / height of the compared images
         self.hint = pg.LabelItem(f"Tick 2 to {MAX_MODELS} models on the left to compare them", color="#aab")
 
         side = QtWidgets.QVBoxLayout()
@@ -133,6 +147,8 @@ class ComparisonView(QtWidgets.QWidget):
         """Draw each model (and GT) with the shared range, the difference map and the metric history."""
         names = [n for n in snap.names if n in snap.colors] + ([GT] if GT in snap.colors else [])
         panels = list(range(len(names))) + ([PANELS - 1] if snap.difference_colors is not None else [])
+        height, width = next(iter(snap.colors.values())).shape[:2]
+        self._image_aspect = width / height
         first = self._arrange(panels) or self.snapshot is None
         self.snapshot = snap
         for i, name in enumerate(names):
@@ -151,7 +167,6 @@ class ComparisonView(QtWidgets.QWidget):
         self.summary.setText(f"frame {snap.frame}: aligned to {snap.reference}; |difference| mean {mean_diff:.4g}, "
                              f"colours 0-{snap.difference_range[1]:.3g} {snap.unit} (magma){gt}")
         if first:  # fit once the grid has its new geometry
-            height, width = next(iter(snap.colors.values())).shape[:2]
             QtCore.QTimer.singleShot(0, lambda: self.boxes[0].setRange(QtCore.QRectF(0, 0, width, height), padding=0))
 
     def _title(self, i: int, text: str) -> None:
@@ -167,7 +182,7 @@ class ComparisonView(QtWidgets.QWidget):
             return False
         layout = self.canvas.ci
         layout.clear()
-        cols = max(1, math.ceil(math.sqrt(len(panels))))
+        cols = grid_columns(len(panels), self.canvas.width() / max(1, self.canvas.height()), self._image_aspect)
         for k, i in enumerate(panels):
             row, col = 2 * (k // cols), k % cols
             layout.addItem(self.titles[i], row=row, col=col)

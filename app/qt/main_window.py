@@ -14,7 +14,6 @@ from endodepth.models import available
 from endodepth.pipeline.stats import RollingWindow
 from endodepth.qt import settings as prefs
 from endodepth.qt.comparison_view import ComparisonView
-from endodepth.qt.depth_display import DepthView
 from endodepth.qt.export import ExportDialog
 from endodepth.qt.help_dialog import HelpDialog
 from endodepth.qt.image_depth_view import ImageDepthView
@@ -24,8 +23,9 @@ from endodepth.qt.transport import TransportBar
 from endodepth.qt.worker import SourceInfo, Update, Worker
 
 DEVICES = ("auto", "cuda", "cpu")
-CLOUD_FPS = 12.0  # the 3D view's redraw rate during playback: enough to follow the motion, and
-                  # software OpenGL (no GPU) spends tens of ms per redraw of the GUI thread
+# Redraw rates of the docks that need not follow every frame: the 3D view (enough to follow the
+# motion; software OpenGL spends ms of the GUI thread per redraw) and the slowly changing statistics.
+MAX_FPS = {"cloud": 12.0, "selectivity": 4.0}
 VIDEO_FILTER = "Videos and images (*.mp4 *.avi *.mov *.mkv *.m4v *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
 
 
@@ -47,10 +47,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self._pending: Update | None = None
         self._draw_scheduled = False
         self.draw_ms: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=10_000))  # GUI slot times
-        self._cloud_drawn = -math.inf  # perf_counter of the 3D view's last redraw
-        self._cloud_timer = QtCore.QTimer(self)
-        self._cloud_timer.setSingleShot(True)
-        self._cloud_timer.timeout.connect(self._draw_latest_cloud)
+        self._drawn_at: dict[str, float] = {}  # view -> perf_counter of its last redraw
+        self._catch_up: dict[str, QtCore.QTimer] = {}  # view -> timer drawing the newest frame after a skip
+        for key in MAX_FPS:
+            timer = self._catch_up[key] = QtCore.QTimer(self)
+            timer.setSingleShot(True)
+            timer.timeout.connect(lambda key=key: self._draw_latest(key))
         self.gui_dropped = 0  # results replaced by a newer one before the GUI could draw them
         self.shown = 0
         self.shown_window = RollingWindow(1.0)
@@ -355,46 +357,41 @@ class MainWindow(QtWidgets.QMainWindow):
         return {key for key, dock in self.docks.items() if dock.isVisible()}
 
     def _draw_views(self, update: Update, views: set[str]) -> None:
-        """Draw `update` into the named views; the 3D view at most CLOUD_FPS times a second."""
-        view, t = update.view, time.perf_counter()
-        if "image" in views:
-            self.image_view.show_depth(view)
-            t = self._timed("image", t)
-        if "cloud" in views:
-            wait_ms = 1e3 * (self._cloud_drawn + 1.0 / CLOUD_FPS - t)
-            if wait_ms <= 0:
-                self._draw_cloud(view)
-                t = self._timed("cloud", t)
-            elif not self._cloud_timer.isActive():  # the newest frame's cloud follows shortly
-                self._cloud_timer.start(math.ceil(wait_ms))
-        if "selectivity" in views and update.selectivity is not None:
+        """Draw `update` into the named views, those in MAX_FPS at most at that rate (the newest
+        frame follows when its time comes)."""
+        now = time.perf_counter()
+        for key in self.docks:
+            if key not in views:
+                continue
+            wait_s = self._drawn_at.get(key, -math.inf) + 1.0 / MAX_FPS.get(key, math.inf) - now
+            if wait_s <= 0:
+                self._draw_view(key, update)
+            elif not self._catch_up[key].isActive():
+                self._catch_up[key].start(math.ceil(1e3 * wait_s))
+
+    def _draw_view(self, key: str, update: Update) -> None:
+        start = self._drawn_at[key] = time.perf_counter()
+        if key == "image":
+            self.image_view.show_depth(update.view)
+        elif key == "cloud":
+            self.cloud_view.show_depth(update.view, self.image_view.ranges.colormap_name)
+        elif key == "selectivity" and update.selectivity is not None:
             self.selectivity_view.show_snapshot(update.selectivity, update.result.frame.rgb)
-            t = self._timed("selectivity", t)
-        if "comparison" in views and update.comparison is not None:
+        elif key == "comparison" and update.comparison is not None:
             self.comparison_view.colormap_name = self.image_view.ranges.colormap_name
             self.comparison_view.show_snapshot(update.comparison)
-            self._timed("comparison", t)
+        self._timed(key, start)
 
-    def _draw_cloud(self, view: DepthView) -> None:
-        self._cloud_drawn = time.perf_counter()
-        self.cloud_view.show_depth(view, self.image_view.ranges.colormap_name)
-
-    def _draw_latest_cloud(self) -> None:
-        """The throttled 3D view catches up with the newest drawn frame."""
+    def _draw_latest(self, key: str) -> None:
+        """A throttled view catches up with the newest drawn frame."""
         update = self.last_update
-        if update is not None and update.generation == self.generation and "cloud" in self.visible_views():
-            start = time.perf_counter()
-            self._draw_cloud(update.view)
-            self._timed("cloud", start)
+        if update is not None and update.generation == self.generation and key in self.visible_views():
+            self._draw_view(key, update)
 
     def _on_dock_visibility(self, key: str, visible: bool) -> None:
         """A dock that appears shows the current frame at once (hidden docks are not kept up to date)."""
-        update = self.last_update
-        if visible and update is not None and update.generation == self.generation:
-            if key == "cloud":
-                self._draw_cloud(update.view)
-            else:
-                self._draw_views(update, {key})
+        if visible:
+            self._draw_latest(key)
 
     def _timed(self, name: str, start: float) -> float:
         """Record the milliseconds since `start` under `name` in `draw_ms`; returns now."""

@@ -137,7 +137,7 @@ class PointCloudView(QtWidgets.QWidget):
         self.gl_view = PickingGLView(parent=self._gl_parent)
         self.gl_view.setBackgroundColor((18, 18, 22))
         self.gl_container = self.gl_view.container(self)
-        self.scatter = gl.GLScatterPlotItem(pos=np.zeros((0, 3), np.float32), size=2.0, pxMode=True)
+        self.scatter = gl.GLScatterPlotItem(pos=np.zeros((0, 3), np.float32), size=3.0, pxMode=True)
         self.scatter.setGLOptions("opaque")
         self.gl_view.addItem(self.scatter)
         self.pick_marks = gl.GLScatterPlotItem(pos=np.zeros((0, 3), np.float32), size=10.0,

@@ -67,3 +67,12 @@ def test_activation_overlay_is_normalised_and_opaque_where_strong():
     assert rgba.shape == (20, 30, 4) and rgba.dtype == np.uint8
     assert rgba[5, 7, 3] == 240 and rgba[0, 0, 3] == 40  # strongest opaque, silent parts see-through
     assert rgba[0, 0, 3] < rgba[10, 10, 3] < rgba[5, 7, 3]
+
+
+def test_comparison_grid_uses_the_canvas_shape():
+    from endodepth.qt.comparison_view import grid_columns
+
+    assert grid_columns(3, canvas_aspect=3.0, image_aspect=1.25) == 3  # a wide pane: one row
+    assert grid_columns(3, canvas_aspect=0.5, image_aspect=1.25) == 1  # a tall pane: one column
+    assert grid_columns(4, canvas_aspect=1.25, image_aspect=1.25) == 2
+    assert grid_columns(1, canvas_aspect=9.0, image_aspect=1.0) == 1
