@@ -49,12 +49,13 @@ class Heartbeat(QtCore.QObject):
         self.timer.timeout.connect(self._tick)
         self.longest_ms = 0.0
         self.longest_cpu_ms = 0.0
-        self.stalls: list[float] = []  # gaps over STALL_MS
+        self.stalls: list[tuple[float, float, float]] = []  # (s since start, gap ms, CPU ms) over STALL_MS
         self.cpu_ms = 0.0  # the GUI thread's CPU time since start (its busy time, insensitive to load)
         self._last: tuple[float, float] | None = None
 
     def start(self) -> None:
         self._last = (time.perf_counter(), time.thread_time())
+        self._t0 = self._last[0]
         self.timer.start(HEARTBEAT_MS)
 
     def _tick(self) -> None:
@@ -64,7 +65,7 @@ class Heartbeat(QtCore.QObject):
             if gap > self.longest_ms:
                 self.longest_ms, self.longest_cpu_ms = gap, cpu
             if gap > STALL_MS:
-                self.stalls.append(gap)
+                self.stalls.append((now[0] - self._t0, gap, cpu))
             self.cpu_ms += cpu
         self._last = now
 
@@ -121,6 +122,8 @@ class PlaybackRecorder(QtCore.QObject):
             "gui_longest_stall_ms": self.heartbeat.longest_ms,
             "gui_longest_stall_cpu_ms": self.heartbeat.longest_cpu_ms,
             "gui_stalls_over_50ms": len(self.heartbeat.stalls),
+            "gui_worst_stalls": [{"at_s": t, "ms": gap, "cpu_ms": cpu}
+                                 for t, gap, cpu in sorted(self.heartbeat.stalls, key=lambda s: -s[1])[:5]],
             "gui_cpu_ms_per_frame": self.heartbeat.cpu_ms / self.shown if self.shown else None,
             "gui_cpu_fraction": self.heartbeat.cpu_ms / 1e3 / elapsed if elapsed > 0 else None,
             "gui_slot_ms": {name: summarize(values) for name, values in self.window.draw_ms.items()},
