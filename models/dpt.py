@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PATCH = 14
+from endodepth.models.dinov2 import PATCH
 
 
 class ResidualConvUnit(nn.Module):
