@@ -107,11 +107,22 @@ def image_size(path: Path) -> tuple[int, int]:
         raise InputError(path, f"cannot be read as an image ({exc})") from None
 
 
-def _calibration_beside(*candidates: Path) -> np.ndarray | None:
-    """K1 from the first calibration file that exists among `candidates`, else None."""
+def _calibration_beside(size: tuple[int, int], *candidates: Path) -> np.ndarray | None:
+    """K1 from the first calibration file that exists among `candidates`, else None.
+
+    The file holds no image size, so a principal point far from the centre of the (width, height)
+    frames means a calibration for another resolution: InputError rather than a wrong K.
+    """
     for c in candidates:
         if c.is_file():
-            return read_calibration(c).K1
+            K = read_calibration(c).K1
+            (w, h), (cx, cy) = size, K[:2, 2]
+            if abs(cx - w / 2) > w / 4 or abs(cy - h / 2) > h / 4:
+                raise InputError(
+                    c, f"principal point ({cx:g}, {cy:g}) is far from the centre of the {w}x{h} frames "
+                    "it lies beside: a calibration for another image size?"
+                )
+            return K
     return None
 
 
@@ -146,7 +157,7 @@ class VideoSource(Source):
         self.size = (first.shape[1], first.shape[0])
         if K is None:
             K = _calibration_beside(
-                self.path.with_suffix(".yaml"), self.path.parent / "endoscope_calibration.yaml"
+                self.size, self.path.with_suffix(".yaml"), self.path.parent / "endoscope_calibration.yaml"
             )
         self.intrinsics_assumed = K is None
         self.intrinsics = default_intrinsics(*self.size) if K is None else np.asarray(K, np.float64)
@@ -218,7 +229,7 @@ class ImageFolderSource(Source):
         first = rgb_image(self.files[0])
         self.size = (first.shape[1], first.shape[0])
         folder = self.path if self.path.is_dir() else self.path.parent
-        K = _calibration_beside(folder / "endoscope_calibration.yaml")
+        K = _calibration_beside(self.size, folder / "endoscope_calibration.yaml")
         self.intrinsics_assumed = K is None
         self.intrinsics = default_intrinsics(*self.size) if K is None else K
 

@@ -163,3 +163,21 @@ def test_plain_frame_of_other_size_than_meta(tmp_path):
     cv2.imwrite(str(folder / "frames" / "000001.png"), np.zeros((H // 2, W, 3), np.uint8))
     source = open_source(folder)
     expect(folder / "frames" / "000001.png", rf"is {W}x{H // 2}, meta.json says {W}x{H}", lambda _: source.frame(1))
+
+
+def test_calibration_beside_frames_of_another_size(tmp_path):
+    from endodepth.io.calibration import StereoCalibration, default_intrinsics, write_calibration
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((H, W, 3), np.uint8))
+    def calibrate(K):
+        calib = StereoCalibration(K, [0] * 5, K, [0] * 5, np.eye(3), [-4, 0, 0])
+        write_calibration(tmp_path / "endoscope_calibration.yaml", calib)
+
+    calibrate(own := default_intrinsics(W, H))
+    np.testing.assert_array_equal(open_source(tmp_path / "a.png").frame(0).K, own)
+    calibrate(default_intrinsics(4 * W, 4 * H))
+    expect(
+        tmp_path / "endoscope_calibration.yaml",
+        rf"principal point \({2 * W}, {2 * H}\) is far from the centre of the {W}x{H} frames",
+        lambda _: open_source(tmp_path / "a.png"),
+    )
