@@ -96,3 +96,13 @@ def test_out_that_is_a_file_is_one_line_error(tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"endodepth infer: error: {tmp_path / 'taken'}: exists and is not a folder (--out names the output folder)\n"
     )
+
+
+def test_dotted_image_names_keep_their_own_outputs(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in (1, 2):
+        cv2.imwrite(str(folder / f"frame.00{i}.png"), _image(i))
+    out = tmp_path / "out"
+    assert main(["infer", str(folder), "--model", "baseline-shading", "--format", "png16", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["frame.001.json", "frame.001.png", "frame.002.json", "frame.002.png"]

@@ -33,12 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def write_result(path: Path, depth: np.ndarray, kind: str, K: np.ndarray, fmt: str) -> Path:
-    """One frame's output as `path` + the format's suffix, written atomically."""
+    """One frame's output as `path` + the format's suffix (dots in the stem kept), written atomically."""
     if fmt == "npz":
-        return write_depth_npz(path.with_suffix(".npz"), depth, K, kind)
+        return write_depth_npz(path.with_name(path.name + ".npz"), depth, K, kind)
     if fmt == "png16":
-        return write_depth_png16(path.with_suffix(".png"), depth, kind)
-    target = path.with_suffix(".npy")
+        return write_depth_png16(path.with_name(path.name + ".png"), depth, kind)
+    target = path.with_name(path.name + ".npy")
     with atomic_write(target) as tmp, open(tmp, "wb") as f:
         np.save(f, np.asarray(depth, np.float32))
     return target
