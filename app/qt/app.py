@@ -227,6 +227,7 @@ def run_app(argv: list[str]) -> int:
     store = prefs.settings()
     window = MainWindow(store)
     width, height = (int(v) for v in args.size.lower().split("x"))
+    fresh_layout = store.value("state") is None or bool(args.screenshot)
     if store.value("geometry") is None or args.screenshot:
         window.resize(width, height)
     if args.device:
@@ -245,6 +246,8 @@ def run_app(argv: list[str]) -> int:
         for key, dock in window.docks.items():
             dock.setVisible(key in shown)
     window.show()
+    if fresh_layout:
+        window.size_docks()
     if len(models) > 1:
         window.compare = models[:4]
     window.set_models(models[:1])

@@ -167,7 +167,21 @@ class ComparisonView(QtWidgets.QWidget):
         self.summary.setText(f"frame {snap.frame}: aligned to {snap.reference}; |difference| mean {mean_diff:.4g}, "
                              f"colours 0-{snap.difference_range[1]:.3g} {snap.unit} (magma){gt}")
         if first:  # fit once the grid has its new geometry
-            QtCore.QTimer.singleShot(0, lambda: self.boxes[0].setRange(QtCore.QRectF(0, 0, width, height), padding=0))
+            QtCore.QTimer.singleShot(0, self._fit)
+
+    def resizeEvent(self, event) -> None:
+        """A new pane shape may want another grid; the images are fitted again."""
+        super().resizeEvent(event)
+        if self.snapshot is not None:
+            panels, self._panels = self._panels, None
+            self._arrange(panels)
+            QtCore.QTimer.singleShot(0, self._fit)
+
+    def _fit(self) -> None:
+        """Show the whole image in the (linked) panels."""
+        if self.snapshot is not None:
+            height, width = next(iter(self.snapshot.colors.values())).shape[:2]
+            self.boxes[0].setRange(QtCore.QRectF(0, 0, width, height), padding=0)
 
     def _title(self, i: int, text: str) -> None:
         """Set a panel title, shortened so that it does not widen its column."""
@@ -197,6 +211,7 @@ class ComparisonView(QtWidgets.QWidget):
         else:
             layout.addItem(self.hint, row=0, col=0)
         self._panels = list(panels)
+        self.canvas.ci.setGeometry(self.canvas.range)  # the re-filled grid takes the whole canvas again
         return True
 
     def _draw_metrics(self) -> None:

@@ -143,16 +143,19 @@ class ImageDepthView(QtWidgets.QWidget):
         self.depth_box.addItem(self.uncertainty_item)
         self.uncertainty_item.setOpacity(0.6)
 
-        controls = QtWidgets.QHBoxLayout()
-        controls.addWidget(self.ranges)
-        controls.addWidget(self.mode_box)
-        controls.addWidget(self.opacity_slider)
+        colouring = QtWidgets.QHBoxLayout()  # two rows, so that the dock can be narrow
+        colouring.addWidget(self.ranges)
+        colouring.addStretch(1)
+        overlays = QtWidgets.QHBoxLayout()
+        overlays.addWidget(self.mode_box)
+        overlays.addWidget(self.opacity_slider)
         for w in (self.fov_box, self.specular_box, self.uncertainty_box):
-            controls.addWidget(w)
-        controls.addStretch(1)
+            overlays.addWidget(w)
+        overlays.addStretch(1)
         column = QtWidgets.QVBoxLayout(self)
         column.setContentsMargins(2, 2, 2, 2)
-        column.addLayout(controls)
+        column.addLayout(colouring)
+        column.addLayout(overlays)
         column.addWidget(self.canvas, 1)
         column.addWidget(self.readout)
 

@@ -200,8 +200,17 @@ class MainWindow(QtWidgets.QMainWindow):
     def _default_layout(self) -> None:
         self.splitDockWidget(self.docks["image"], self.docks["selectivity"], QtCore.Qt.Orientation.Vertical)
         self.splitDockWidget(self.docks["cloud"], self.docks["comparison"], QtCore.Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["image"], self.docks["cloud"]], [850, 750], QtCore.Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["image"], self.docks["selectivity"]], [560, 400], QtCore.Qt.Orientation.Vertical)
+        self.size_docks()
+
+    def size_docks(self) -> None:
+        """Default dock sizes for the window's current size: columns about equal, image dock taller."""
+        width, height = max(self.width(), 800), max(self.height(), 600)
+        self.resizeDocks([self.docks["image"], self.docks["cloud"]], [width * 52 // 100, width * 48 // 100],
+                         QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["image"], self.docks["selectivity"]], [height * 57 // 100, height * 43 // 100],
+                         QtCore.Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["cloud"], self.docks["comparison"]], [height // 2, height // 2],
+                         QtCore.Qt.Orientation.Vertical)
 
     def _build_model_bar(self) -> None:
         bar = QtWidgets.QToolBar("Model", self)

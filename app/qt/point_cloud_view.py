@@ -169,7 +169,7 @@ class PointCloudView(QtWidgets.QWidget):
         self.table.setHorizontalHeaderLabels(["frame", "distance", "unit"])
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
-        self.table.setMaximumHeight(110)
+        self.table.setMaximumHeight(84)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.export_button = QtWidgets.QPushButton("Export CSV...", self)
         self.clear_button = QtWidgets.QPushButton("Clear", self)

@@ -67,6 +67,8 @@ class SelectivityView(QtWidgets.QWidget):
         self.unit_box.setSpecialValueText("most selective")
         self.unit_box.setPrefix("unit ")
         self.summary = QtWidgets.QLabel("Open a file to accumulate responses.", self)
+        self.summary.setWordWrap(True)  # wraps instead of widening the dock
+        self.summary.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
 
         self.canvas = pg.GraphicsLayoutWidget(self)
         layout = self.canvas.ci

@@ -76,3 +76,22 @@ def test_comparison_grid_uses_the_canvas_shape():
     assert grid_columns(3, canvas_aspect=0.5, image_aspect=1.25) == 1  # a tall pane: one column
     assert grid_columns(4, canvas_aspect=1.25, image_aspect=1.25) == 2
     assert grid_columns(1, canvas_aspect=9.0, image_aspect=1.0) == 1
+
+
+def test_comparison_panels_keep_their_size_when_the_pane_is_resized(qtbot):
+    from endodepth.analysis.comparison import GT
+    from endodepth.qt.comparison_view import ComparisonSnapshot, ComparisonView
+
+    view = ComparisonView()
+    qtbot.addWidget(view)
+    view.resize(300, 330)
+    view.show()
+    img = np.full((64, 80, 3), 200, np.uint8)
+    view.show_snapshot(ComparisonSnapshot(0, ["a", "b"], GT, "mm", {"a": img, "b": img, GT: img}, "a",
+                                          np.zeros((64, 80), np.float32), img, (10.0, 90.0), (0.0, 5.0), {}))
+    view.resize(620, 330)
+    qtbot.wait(50)
+    shown = [view.boxes[i] for i in view._panels]
+    assert len(shown) == 4 and view.canvas.ci.geometry().height() == view.canvas.height()
+    heights = [box.sceneBoundingRect().height() for box in shown]
+    assert min(heights) > 0.25 * view.canvas.height()
