@@ -23,13 +23,16 @@ COMMANDS: dict[str, str] = {
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The full parser; with `only`, import just that sub-command's module (fast start-up)."""
+    """The parser; only the sub-command named by `only` imports its module and arguments.
+
+    Every command module imports torch, so the top-level `--help` imports none of them.
+    """
     parser = argparse.ArgumentParser(prog="endodepth", description="Depth for endoscopic video.")
     parser.add_argument("--version", action="version", version=f"endodepth {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        if only is None or only == name:
+        if only == name:
             _module(name).add_arguments(p)
     return parser
 
