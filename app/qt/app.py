@@ -150,6 +150,8 @@ class PlaybackRecorder(QtCore.QObject):
 def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> Path:
     """The window as drawn, with the picture of the 3D view painted in (QWidget.grab does not see
     into the native GL window the 3D view draws in)."""
+    from endodepth.errors import InputError
+    from endodepth.io.atomic import atomic_write
     from endodepth.qt.point_cloud_view import PointCloudView
 
     QtWidgets.QApplication.processEvents()
@@ -161,8 +163,9 @@ def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> Path:
             painter.drawImage(QtCore.QRect(box.mapTo(window, QtCore.QPoint(0, 0)), box.size()),
                               view.gl_view.grabFramebuffer())
     painter.end()
-    if not pixmap.save(str(path)):
-        raise OSError(f"{path}: could not save the screenshot")
+    with atomic_write(path) as tmp:
+        if not pixmap.save(str(tmp)):
+            raise InputError(path, "could not save the screenshot (use .png or .jpg)")
     return Path(path)
 
 

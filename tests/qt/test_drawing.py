@@ -95,3 +95,26 @@ def test_comparison_panels_keep_their_size_when_the_pane_is_resized(qtbot):
     assert len(shown) == 4 and view.canvas.ci.geometry().height() == view.canvas.height()
     heights = [box.sceneBoundingRect().height() for box in shown]
     assert min(heights) > 0.25 * view.canvas.height()
+
+
+def test_screenshot_contains_the_3d_view(window, wait_frame, scared_keyframe, qtbot, tmp_path):
+    import cv2
+    from PySide6 import QtCore
+
+    from endodepth.qt.app import save_screenshot
+
+    window.set_models([SHADING], "cpu")
+    window.open_path(scared_keyframe)
+    wait_frame(window, 0, SHADING)
+    qtbot.waitUntil(lambda: len(window.cloud_view.points) > 100, timeout=10000)
+    qtbot.wait(100)
+    path = save_screenshot(window, tmp_path / "window.png")
+    shot = cv2.imread(str(path))
+    box = window.cloud_view.gl_container
+    top_left = box.mapTo(window, QtCore.QPoint(0, 0))
+    pane = shot[top_left.y():top_left.y() + box.height(), top_left.x():top_left.x() + box.width()]
+    if window.cloud_view.gl_view.gl_error:
+        pytest.skip(f"no OpenGL here: {window.cloud_view.gl_view.gl_error}")
+    distance = np.abs(pane.astype(int) - np.array([22, 18, 18])).sum(axis=2)  # to the view's background (BGR)
+    assert (distance <= 6).mean() > 0.2  # the GL view's own picture, not the window behind it
+    assert (distance > 60).mean() > 0.02  # with the cloud's points in it
