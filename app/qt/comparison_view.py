@@ -89,7 +89,7 @@ class ComparisonView(QtWidgets.QWidget):
         self.metric_plot = pg.PlotWidget(self)
         self.metric_plot.setLabel("bottom", "frame")
         self.metric_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.metric_plot.addLegend(offset=(10, 5))
+        self.metric_plot.addLegend(offset=(-10, 5))  # top right, over the later frames
         self.metric_plot.setMinimumHeight(110)
         self.metric_plot.setMaximumHeight(170)
         self.curves: dict[str, pg.PlotDataItem] = {}
