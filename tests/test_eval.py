@@ -136,3 +136,34 @@ def test_baselines_answer_as_documented():
     # 1/sqrt(luma): a 4x darker region is 2x deeper (away from the blurred boundary)
     assert shade[16, 2] == pytest.approx(np.sqrt(255 / 64), rel=1e-3)
     assert shade[16, 37] / shade[16, 2] == pytest.approx(2.0, rel=1e-3)
+
+
+def test_plain_layout_without_median_scaling(tmp_path, monkeypatch):
+    from endodepth.io.plain import write_plain
+
+    z = _depths(3)
+    rgb = np.stack([np.full((H, W, 3), _grey(1, i), np.uint8) for i in range(N)])
+    K = np.array([[0.82 * W, 0, W / 2], [0, 1.02 * H, H / 2], [0, 0, 1]])
+    write_plain(tmp_path / "plain", rgb, z, K, None, 10.0)
+    real_create = models.create
+    monkeypatch.setattr(
+        models, "create", lambda name, **kw: Oracle({1: z}, "relative") if name == "oracle" else real_create(name, **kw)
+    )
+    out = tmp_path / "r.json"
+    assert main(["eval", str(tmp_path / "plain"), "--model", "oracle", "--no-median-scaling", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["frames"] == N and report["protocol"]["median_scaling"] is False
+    # 3 x depth, clamped at 150 mm, compared unscaled: |gt - min(3 gt, 150)| / gt, mean per frame then over frames
+    per_frame = []
+    for g in z:
+        v = g[np.isfinite(g) & (g > 1e-3) & (g < 150)]
+        per_frame.append(np.mean(np.abs(v - np.minimum(3 * v, 150)) / v))
+    assert report["models"]["oracle"]["abs_rel"] == pytest.approx(np.mean(per_frame), rel=1e-5)
+    assert report["models"]["oracle"]["ratio_median"] == 1.0
+
+
+def test_weights_go_with_a_single_model(tmp_path, capsys):
+    weights = tmp_path / "w.safetensors"
+    assert main(["eval", str(tmp_path), "--model", "default", "--model", "baseline-constant",
+                 "--weights", str(weights)]) == 2
+    assert "exactly one --model" in capsys.readouterr().err
