@@ -118,10 +118,10 @@ def create(
         tensors, info = read_checkpoint(path)
         if "model" not in info:
             raise CheckpointError(path, "does not say which model it is for; pass --model NAME --weights FILE")
-        model = _build(info["model"], {**info["options"], **options})
+        model = build(info["model"], **{**info["options"], **options})
         load_into(model, path, tensors, spec(info["model"]).checkpoint_filter)
     else:
-        model = _build(str(name_or_path), options)
+        model = build(str(name_or_path), **options)
         source = Path(weights) if weights is not None else spec(model.name).weights_path
         if source is not None:
             tensors, _ = read_checkpoint(source)
@@ -131,7 +131,8 @@ def create(
     return model.to(resolve_device(device))
 
 
-def _build(name: str, options: Mapping) -> DepthEstimator:
+def build(name: str, **options) -> DepthEstimator:
+    """A registered model with its initial (untrained) weights, e.g. to train from scratch."""
     s = spec(name)
     merged = {**s.defaults, **options}
     model = s.factory(**merged)

@@ -24,7 +24,7 @@ from endodepth.analysis.metrics import evaluate_frame, summarize
 from endodepth.analysis.selectivity import depth_bin_edges
 from endodepth.models.base import DepthEstimator
 from endodepth.models.checkpoint import save_checkpoint
-from endodepth.models.registry import _build, resolve_device
+from endodepth.models.registry import build, resolve_device
 from endodepth.train.datasets import FrameSet
 from endodepth.train.losses import gradient_matching, normalised_log_depth, silog
 
@@ -77,7 +77,7 @@ class Trainer:
         torch.manual_seed(options.seed)
         self.rng = np.random.default_rng(options.seed)
         self.device = resolve_device(options.device)
-        self.model: DepthEstimator = _build(options.model, options.model_options).to(self.device)
+        self.model: DepthEstimator = build(options.model, **options.model_options).to(self.device)
         self.train_set, self.val_set = train_set, val_set
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
