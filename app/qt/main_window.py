@@ -78,7 +78,6 @@ class MainWindow(QtWidgets.QMainWindow):
             dock.setObjectName(f"dock-{key}")
             dock.setWidget(view)
             self.addDockWidget(area, dock)
-            dock.visibilityChanged.connect(lambda visible, key=key: self._on_dock_visibility(key, visible))
             self.docks[key] = dock
         self._default_layout()
 
@@ -104,6 +103,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.error.connect(self.show_error, queued)
         self.worker.notice.connect(self.show_notice, queued)
         self.worker.finished.connect(self._on_finished, queued)
+        for key, dock in self.docks.items():
+            dock.visibilityChanged.connect(lambda visible, key=key: self._on_dock_visibility(key, visible))
 
         self.transport.seek_requested.connect(self._on_seek)
         self.transport.play_toggled.connect(self._on_play)
@@ -350,6 +351,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if update is None or update.generation != self.generation or update.view is None:
             return
         self.last_update = update
+        self.draw_ms["worker prepare (inference thread)"].append(update.prepare_ms)
         start = time.perf_counter()
         self._draw_views(update, self.visible_views())
         result = update.result
@@ -398,9 +400,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self._draw_view(key, update)
 
     def _on_dock_visibility(self, key: str, visible: bool) -> None:
-        """A dock that appears shows the current frame at once (hidden docks are not kept up to date)."""
+        """A dock that appears shows the current frame at once; hidden docks are not kept up to date,
+        and the worker skips the analyses of hidden ones (selectivity accumulates while shown)."""
+        self.worker.analyses = self.visible_views() & {"selectivity", "comparison"}
         if visible:
             self._draw_latest(key)
+            if key in ("selectivity", "comparison"):
+                self._refresh()
 
     def _timed(self, name: str, start: float) -> float:
         """Record the milliseconds since `start` under `name` in `draw_ms`; returns now."""

@@ -8,6 +8,7 @@ generation of the pipeline that produced them so the window can drop results of 
 from __future__ import annotations
 
 import dataclasses
+import time
 import traceback
 from dataclasses import dataclass, field
 
@@ -63,6 +64,7 @@ class Update:
     selectivity: SelectivitySnapshot | None = None
     comparison: ComparisonSnapshot | None = None
     view: DepthView | None = None  # the primary model's depth as the main views draw it
+    prepare_ms: float = 0.0        # time the worker spent deriving the above (inference thread)
 
     @property
     def generation(self) -> int:
@@ -99,6 +101,7 @@ class Worker(QtCore.QObject):
         self.compare: list[str] = []
         self.align_to_gt = True
         self.mc_samples = 1
+        self.analyses = {"selectivity", "comparison"}  # computed only while their docks are shown
         self._cache: dict[tuple[str, str], DepthEstimator] = {}
         self._models_by_name: dict[str, DepthEstimator] = {}
         self._post = PostOptions(colormap="turbo", range_policy=range_policy_factory("global"))
@@ -229,17 +232,22 @@ class Worker(QtCore.QObject):
 
     def _on_result(self, result: FrameResult) -> None:
         """Derive everything the views draw here, off the GUI thread, then hand it over."""
+        start = time.perf_counter()
         update = Update(result, self.primary)
         if self.primary in result.results:
             try:
                 update.scale = self._scales(result)
-                update.selectivity = self._selectivity(result, update.scale)
-                update.comparison = self._comparison(result)
+                analyses = self.analyses
+                if "selectivity" in analyses:
+                    update.selectivity = self._selectivity(result, update.scale)
+                if "comparison" in analyses:
+                    update.comparison = self._comparison(result)
             except Exception as exc:  # noqa: BLE001 - a failing analysis must not stop playback
                 self.error.emit(f"analysis failed on frame {result.index}: {_message(exc)}")
                 traceback.print_exc()
                 update.selectivity = update.comparison = None
             update.view = depth_view(result, self.primary, update.scale.get(self.primary))
+        update.prepare_ms = 1e3 * (time.perf_counter() - start)
         self.result.emit(update)
 
     def _on_error(self, exc: Exception) -> None:

@@ -26,6 +26,7 @@ def test_hidden_docks_are_not_drawn_and_catch_up_when_shown(window, wait_frame, 
     window.seek(5)
     update = wait_frame(window, 5, SHADING)
     assert window.visible_views() == {"selectivity", "comparison"}
+    assert window.worker.analyses == {"selectivity", "comparison"}
     assert window.image_view.image_item.image is image_before  # not redrawn while hidden
     np.testing.assert_array_equal(scatter.pos, shown_pos)
     window.docks["image"].show()
@@ -118,3 +119,18 @@ def test_screenshot_contains_the_3d_view(window, wait_frame, scared_keyframe, qt
     distance = np.abs(pane.astype(int) - np.array([22, 18, 18])).sum(axis=2)  # to the view's background (BGR)
     assert (distance <= 6).mean() > 0.2  # the GL view's own picture, not the window behind it
     assert (distance > 60).mean() > 0.02  # with the cloud's points in it
+
+
+def test_hidden_analysis_docks_are_not_computed(window, wait_frame, image_folder, qtbot):
+    window.set_models(["meter-xxs"], "cpu")
+    window.open_path(image_folder)
+    wait_frame(window, 0, "meter-xxs")
+    qtbot.waitUntil(lambda: window.last_update.selectivity is not None, timeout=30000)
+    window.docks["selectivity"].hide()
+    assert window.worker.analyses == {"comparison"}
+    window.seek(3)
+    assert wait_frame(window, 3, "meter-xxs").selectivity is None
+    window.docks["selectivity"].show()  # shown again: the current frame is analysed and drawn
+    qtbot.waitUntil(lambda: window.last_update.selectivity is not None
+                    and window.selectivity_view.snapshot is window.last_update.selectivity, timeout=30000)
+    assert window.last_update.result.index == 3
