@@ -117,7 +117,7 @@ def tick_strings(values: list[float], scale: float, spacing: float) -> list[str]
 def make_range_policy(name: str, lo: float = 0.0, hi: float = 1.0):
     """The core range policy for a name in RANGE_POLICIES."""
     if name == "global":
-        return GlobalRange()
+        return GlobalRange(1.0, 99.0)
     if name == "percentile":
         return PercentileRange(2.0, 98.0)
     if name == "per-frame":
