@@ -21,6 +21,7 @@ from endodepth.vis.colormap import colorize
 DEFAULT_BUDGET = 30_000  # software OpenGL (no GPU) draws this many points in ~10 ms; raise it with a GPU
 ACCUMULATED_FRAMES = 8
 PICK_RADIUS_PX = 25.0
+VIEW_ELEVATION, VIEW_AZIMUTH = 20.0, 30.0  # degrees off the endoscope's axis for the initial view
 
 
 def to_display(points: np.ndarray) -> np.ndarray:
@@ -253,14 +254,16 @@ class PointCloudView(QtWidgets.QWidget):
             self.reset_view()
 
     def reset_view(self) -> None:
-        """Look from the endoscope's position along its axis (+z), with a field of view that fits the cloud."""
+        """Orbit a little away from the endoscope's viewpoint (so the relief shows at once), at its
+        distance from the tissue and with a field of view that fits the cloud."""
         self._needs_reset = False
         if not len(self.points):
             return
-        centre, distance, fov = camera_fit(self.points, self.gl_view.width() / max(1, self.gl_view.height()))
+        aspect = self.gl_view.width() / max(1, self.gl_view.height())
+        centre, distance, fov = camera_fit(self.points, aspect, margin=1.6)
         self.gl_view.opts["center"] = QtGui.QVector3D(*map(float, to_display(centre[None])[0]))
         self.gl_view.opts["fov"] = fov
-        self.gl_view.setCameraPosition(distance=distance, elevation=0.0, azimuth=-90.0)
+        self.gl_view.setCameraPosition(distance=distance, elevation=VIEW_ELEVATION, azimuth=-90.0 + VIEW_AZIMUTH)
 
     def pick_at(self, x: float, y: float) -> np.ndarray | None:
         """Pick the drawn point nearest to widget pixel (x, y); every second pick completes a measurement."""
