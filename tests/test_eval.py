@@ -167,3 +167,10 @@ def test_weights_go_with_a_single_model(tmp_path, capsys):
     assert main(["eval", str(tmp_path), "--model", "default", "--model", "baseline-constant",
                  "--weights", str(weights)]) == 2
     assert "exactly one --model" in capsys.readouterr().err
+
+
+def test_checkpoints_sharing_a_file_name_keep_their_own_rows():
+    from endodepth.commands.eval import model_labels
+
+    labels = model_labels(["a/default.safetensors", "b/default.safetensors", "baseline-shading", "c/x.pth"])
+    assert labels == ["a/default.safetensors", "b/default.safetensors", "baseline-shading", "x"]

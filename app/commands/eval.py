@@ -86,8 +86,11 @@ def table(summaries: Mapping[str, Mapping[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _label(name: str) -> str:
-    return name if name in models.available() else Path(name).stem
+def model_labels(names: list[str]) -> list[str]:
+    """Table labels: registered names as they are, checkpoints by file stem, or by the path as
+    given where two checkpoints share a stem (so no model's row replaces another's)."""
+    short = [name if name in models.available() else Path(name).stem for name in names]
+    return [s if short.count(s) == 1 else name for s, name in zip(short, names)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,8 +98,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(args.weights, "--weights goes with exactly one --model")
     if not args.root.exists():
         raise InputError(args.root, "no such file or folder")
+    if len(set(args.model)) != len(args.model):
+        raise InputError(args.root, "the same --model is given twice")
     estimators = {
-        _label(name): models.create(name, weights=args.weights, device=args.device) for name in args.model
+        label: models.create(name, weights=args.weights, device=args.device)
+        for label, name in zip(model_labels(args.model), args.model)
     }
     source = open_frames(args.root, args.split)
     median_scaling = not args.no_median_scaling
