@@ -260,7 +260,7 @@ class PointCloudView(QtWidgets.QWidget):
         if not len(self.points):
             return
         aspect = self.gl_view.width() / max(1, self.gl_view.height())
-        centre, distance, fov = camera_fit(self.points, aspect, margin=1.6)
+        centre, distance, fov = camera_fit(self.points, aspect, margin=1.35)
         self.gl_view.opts["center"] = QtGui.QVector3D(*map(float, to_display(centre[None])[0]))
         self.gl_view.opts["fov"] = fov
         self.gl_view.setCameraPosition(distance=distance, elevation=VIEW_ELEVATION, azimuth=-90.0 + VIEW_AZIMUTH)
