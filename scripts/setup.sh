@@ -14,6 +14,10 @@ if command -v dpkg-query >/dev/null 2>&1; then
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
   done
 fi
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c "import ensurepip, venv" >/dev/null 2>&1; then
+  missing="$missing python3-venv"
+fi
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing system packages:$missing"
@@ -24,7 +28,6 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi

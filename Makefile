@@ -1,5 +1,0 @@
-.PHONY: run test
-run:
-	bash scripts/run.sh
-test:
-	bash scripts/test.sh
