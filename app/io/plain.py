@@ -93,16 +93,7 @@ class PlainSource(Source):
             raise InputError(
                 self.files[i], f"is {rgb.shape[1]}x{rgb.shape[0]}, meta.json says {self.size[0]}x{self.size[1]}"
             )
-        return Frame(
-            index=i,
-            time=i / self.fps,
-            rgb=rgb,
-            K=self.intrinsics,
-            K_assumed=self.intrinsics_assumed,
-            gt_depth=gt,
-            pose=pose,
-            source=self.name,
-        )
+        return self.make_frame(i, rgb, gt, pose)
 
 
 def open_plain(folder: Path) -> PlainSource | None:

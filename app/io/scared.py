@@ -284,16 +284,7 @@ class ScaredKeyframeSource(Source):
             stacked = self._video.image(i)
             rgb = stacked[:h] if self.side == "l" else stacked[h:]
             gt, pose = self._scene_depth(i), self._pose(i)
-        return Frame(
-            index=i,
-            time=i / self.fps,
-            rgb=np.ascontiguousarray(rgb),
-            K=self.intrinsics,
-            K_assumed=False,
-            gt_depth=gt,
-            pose=pose,
-            source=self.name,
-        )
+        return self.make_frame(i, np.ascontiguousarray(rgb), gt, pose)
 
     def _keyframe_depth(self) -> np.ndarray | None:
         path = self.path / (LEFT_DEPTH if self.side == "l" else RIGHT_DEPTH)
@@ -384,15 +375,7 @@ class AfsfmKeyframeSource(Source):
         gt = None
         if gt_path.is_file():
             gt = _depth(_view_rows(read_xyz_tiff(gt_path, gt_path), self.size[1], self.side, gt_path))
-        return Frame(
-            index=index,
-            time=index / self.fps,
-            rgb=rgb_image(self.files[i]),
-            K=self.intrinsics,
-            K_assumed=self.intrinsics_assumed,
-            gt_depth=gt,
-            source=self.name,
-        )
+        return self.make_frame(index, rgb_image(self.files[i]), gt)
 
 
 def _afsfm_data(folder: Path, side: str = "l") -> Path | None:

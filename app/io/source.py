@@ -70,6 +70,21 @@ class Source(ABC):
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def make_frame(
+        self, index: int, rgb: np.ndarray, gt_depth: np.ndarray | None = None, pose: np.ndarray | None = None
+    ) -> Frame:
+        """A Frame of this source: its intrinsics, their status and its name travel with the image."""
+        return Frame(
+            index=index,
+            time=index / self.fps,
+            rgb=rgb,
+            K=self.intrinsics,
+            K_assumed=self.intrinsics_assumed,
+            gt_depth=gt_depth,
+            pose=pose,
+            source=self.name,
+        )
+
     def _check_index(self, i: int) -> None:
         if not 0 <= i < len(self):
             raise IndexError(f"{self.path}: frame {i} out of range for {len(self)} frames")
@@ -199,14 +214,7 @@ class VideoSource(Source):
         return rgb
 
     def frame(self, i: int) -> Frame:
-        return Frame(
-            index=i,
-            time=i / self.fps,
-            rgb=self.image(i),
-            K=self.intrinsics,
-            K_assumed=self.intrinsics_assumed,
-            source=self.name,
-        )
+        return self.make_frame(i, self.image(i))
 
     def close(self) -> None:
         """Release the decoder; the next read opens it again."""
@@ -245,14 +253,7 @@ class ImageFolderSource(Source):
                 f"is {rgb.shape[1]}x{rgb.shape[0]}, the folder's first image "
                 f"is {self.size[0]}x{self.size[1]}",
             )
-        return Frame(
-            index=i,
-            time=i / self.fps,
-            rgb=rgb,
-            K=self.intrinsics,
-            K_assumed=self.intrinsics_assumed,
-            source=self.name,
-        )
+        return self.make_frame(i, rgb)
 
 
 def image_files(folder: Path) -> list[Path]:
