@@ -258,7 +258,8 @@ class ScaredKeyframeSource(Source):
             self.has_ground_truth = (folder / (LEFT_DEPTH if side == "l" else RIGHT_DEPTH)).is_file()
         else:
             raise InputError(folder, f"SCARED keyframe without {VIDEO} or {image.name}")
-        calib_size = image_size(image) if image.is_file() else self.size
+        # without the video, self.size already is the keyframe image's size: read its header once
+        calib_size = image_size(image) if self._video is not None and image.is_file() else self.size
         K = calib.K1 if side == "l" else calib.K2
         self.intrinsics = scale_intrinsics(K, self.size[0] / calib_size[0], self.size[1] / calib_size[1])
         self.intrinsics_assumed = False
