@@ -143,10 +143,6 @@ class Pipeline:
         self.post = dataclasses.replace(self.post, **changes)
         self._ranges = {}
 
-    def reset_ranges(self) -> None:
-        """Forget the colour ranges seen so far (e.g. after seeking to another scene)."""
-        self._ranges = {}
-
     def decode(self, index: int) -> Frame:
         """The frame at `index` of the source."""
         return self.source.frame(index)
