@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from endodepth import models
 from endodepth.cli import main
-from endodepth.commands.bench import default_model
+from endodepth.commands.bench import DEFAULT_MODEL
 
 
 @pytest.fixture
@@ -54,4 +54,4 @@ def test_bench_names_bad_input(tmp_path, capsys):
 
 
 def test_default_model_is_registered():
-    assert default_model() in models.available()
+    assert DEFAULT_MODEL in models.available()

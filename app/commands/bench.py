@@ -23,15 +23,13 @@ from endodepth.pipeline.stats import summarize
 from endodepth.vis.colormap import COLORMAPS
 
 
-def default_model() -> str:
-    """`default` (the bundled model) when registered, else `meter-xxs`."""
-    return "default" if "default" in models.available() else "meter-xxs"
+DEFAULT_MODEL = "default"  # the bundled model, always registered
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, help="video, image folder, SCARED keyframe/dataset or plain layout")
     p.add_argument("--model", action="append", metavar="NAME",
-                   help=f"model name or checkpoint; repeat for several (default: {default_model()})")
+                   help=f"model name or checkpoint; repeat for several (default: {DEFAULT_MODEL})")
     p.add_argument("--weights", type=Path, help="checkpoint for a single --model")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     p.add_argument("--half", action="store_true", help="float16 on CUDA")
@@ -135,7 +133,7 @@ class _Window:
 
 def benchmark(args: argparse.Namespace) -> dict:
     """All the numbers `endodepth bench` prints, as a dict."""
-    names = args.model or [default_model()]
+    names = args.model or [DEFAULT_MODEL]
     if args.weights is not None and len(names) != 1:
         raise EndoDepthError("--weights goes with exactly one --model")
     if args.threads:
