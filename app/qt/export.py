@@ -154,7 +154,9 @@ class ExportDialog(QtWidgets.QDialog):
         self.setWindowTitle("Export")
         self.worker, self.update_, self.colormap = worker, update, colormap
         result = update.result
-        self.view = depth_view(result, update.primary, update.scale.get(update.primary))
+        # the worker already derived the primary model's view for this frame (window.last_update always has one)
+        self.view = update.view if update.view is not None else depth_view(result, update.primary,
+                                                                            update.scale.get(update.primary))
         self.count = len(worker.runner.pipeline) if worker.runner.pipeline is not None else 1
         self.folder_edit = QtWidgets.QLineEdit(str(Path.home() / "endodepth-export"), self)
         browse = QtWidgets.QPushButton("Browse...", self)
