@@ -253,6 +253,7 @@ class ScaredKeyframeSource(Source):
             self.size = (w, h2 // 2)
             self.fps = self._video.fps
             self.has_ground_truth = (folder / SCENE_POINTS).is_file()
+            self._has_poses = (folder / FRAME_DATA).is_file()
         elif image.is_file():
             self.size = image_size(image)
             self.has_ground_truth = (folder / (LEFT_DEPTH if side == "l" else RIGHT_DEPTH)).is_file()
@@ -318,7 +319,7 @@ class ScaredKeyframeSource(Source):
         return _depth(_view_rows(xyz, self.size[1], self.side, path))
 
     def _pose(self, i: int) -> np.ndarray | None:
-        if not (self.path / FRAME_DATA).is_file():
+        if not self._has_poses:
             return None
         if self._frame_data is None:
             self._frame_data = TarMembers(self.path / FRAME_DATA)
