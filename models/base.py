@@ -46,6 +46,7 @@ class DepthEstimator(nn.Module):
     input_size: tuple[int, int] = (256, 320)
     default_layers: tuple[str, ...] = ()
     align_corners: bool = True
+    antialias: bool = False  # antialiased (area-like) shrinking in the default `preprocess`
 
     def __init__(self) -> None:
         super().__init__()
@@ -57,7 +58,7 @@ class DepthEstimator(nn.Module):
         """Turn a (B, H, W, 3) uint8 RGB batch into the network's input on its device."""
         x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
-        return F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False)
+        return F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=self.antialias)
 
     @property
     def device(self) -> torch.device:

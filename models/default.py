@@ -6,10 +6,6 @@ shrunk with area averaging (antialiased) to the input size, so a 1280x1024 frame
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-
 from endodepth.models.meter import Meter
 from endodepth.models.registry import register
 
@@ -19,10 +15,7 @@ INPUT_SIZE = (160, 192)
 class DefaultDepth(Meter):
     """METER-XXS at 160x192 with antialiased input resizing."""
 
-    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device)
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)
-        return F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
+    antialias = True
 
 
 @register(
