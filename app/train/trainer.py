@@ -13,6 +13,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -102,12 +103,17 @@ class Trainer:
 
         return hook
 
+    @cached_property
+    def _depth_range(self) -> tuple[float, float]:
+        """1st and 99th percentile of the training depth over ~64 frames (read once, shared by all layers)."""
+        sample = self.train_set.batch(np.arange(0, len(self.train_set), max(1, len(self.train_set) // 64)))[1]
+        lo, hi = np.nanpercentile(sample[sample > 0], [1, 99])
+        return float(lo), float(hi)
+
     def selectivity_edges(self, layer: str, units: int) -> torch.Tensor:
         """Depth bin edges of a layer: min(64, units) SID bins over the 1st-99th percentile of training depth."""
         if layer not in self._edges:
-            sample = self.train_set.batch(np.arange(0, len(self.train_set), max(1, len(self.train_set) // 64)))[1]
-            lo, hi = np.nanpercentile(sample[sample > 0], [1, 99])
-            edges = depth_bin_edges(min(MAX_SELECTIVITY_BINS, units), float(lo), float(hi), "sid")
+            edges = depth_bin_edges(min(MAX_SELECTIVITY_BINS, units), *self._depth_range, "sid")
             self._edges[layer] = torch.from_numpy(edges)
         return self._edges[layer]
 
