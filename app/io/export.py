@@ -1,4 +1,4 @@
-"""Exporters: 16-bit depth PNG with its scale stated, depth NPZ with K and kind, coloured PLY clouds."""
+"""Exporters: RGB PNG, 16-bit depth PNG with its scale stated, depth NPZ with K and kind, coloured PLY clouds."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import json
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 from endodepth.io.atomic import atomic_write
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-__all__ = ["atomic_write", "depth_png16_scale", "write_depth_npz", "write_depth_png16", "write_point_cloud"]
+__all__ = [
+    "atomic_write", "depth_png16_scale", "write_depth_npz", "write_depth_png16", "write_point_cloud", "write_rgb_png",
+]
 
 DECODE = "value = offset + stored / scale for stored > 0; stored 0 = unknown"
 UNITS = {
@@ -73,6 +76,15 @@ def write_depth_png16(path: str | Path, depth: np.ndarray, kind: str, scale: flo
         Image.fromarray(stored.astype(np.uint16)).save(tmp, format="PNG", pnginfo=info)
     with atomic_write(path.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps(meta, indent=2))
+    return path
+
+
+def write_rgb_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """An RGB uint8 image (H,W,3) as PNG, written atomically."""
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"{path}: could not write PNG")
     return path
 
 

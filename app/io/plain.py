@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from endodepth.errors import InputError
 from endodepth.io.atomic import atomic_write
-from endodepth.io.export import write_depth_npz
+from endodepth.io.export import write_depth_npz, write_rgb_png
 from endodepth.io.source import Source, rgb_image
 from endodepth.pipeline.frame import Frame
 
@@ -34,9 +33,7 @@ def write_plain(
     n, h, w = frames.shape[:3]
     K = np.asarray(K, np.float64).reshape(3, 3)
     for i, rgb in enumerate(frames):
-        with atomic_write(folder / "frames" / f"{i:06d}.png") as tmp:
-            if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-                raise OSError(f"{folder}: could not write frame {i}")
+        write_rgb_png(folder / "frames" / f"{i:06d}.png", rgb)
         if depths is not None:
             extra = {} if poses is None else {"pose": np.asarray(poses[i], np.float64)}
             write_depth_npz(folder / "depth" / f"{i:06d}.npz", depths[i], K, "metric-mm", **extra)

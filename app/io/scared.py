@@ -29,6 +29,7 @@ from endodepth.io.calibration import (
     scale_intrinsics,
     write_calibration,
 )
+from endodepth.io.export import write_rgb_png
 from endodepth.io.source import (
     ConcatSource,
     Source,
@@ -82,8 +83,8 @@ def write_keyframe(
         raise ValueError(f"poses must be {(n, 4, 4)}, got {poses.shape}")
 
     write_calibration(folder / CALIBRATION, calib)
-    _write_png(folder / LEFT_IMAGE, left_frames[0])
-    _write_png(folder / RIGHT_IMAGE, right_frames[0])
+    write_rgb_png(folder / LEFT_IMAGE, left_frames[0])
+    write_rgb_png(folder / RIGHT_IMAGE, right_frames[0])
     _write_tiff(folder / LEFT_DEPTH, left_xyz[0])
     _write_tiff(folder / RIGHT_DEPTH, right_xyz[0])
     # one stacked (left over right) frame at a time: no copy of the whole sequence in memory
@@ -123,12 +124,6 @@ def _camera_calibration(calib: StereoCalibration) -> dict:
         "R": calib.R.tolist(),
         "T": calib.T.reshape(3, 1).tolist(),
     }
-
-
-def _write_png(path: Path, rgb: np.ndarray) -> None:
-    with atomic_write(path) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"{path}: could not write PNG")
 
 
 def _tiff_bytes(xyz: np.ndarray) -> bytes:
