@@ -6,9 +6,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from endodepth.qt.depth_display import RANGE_POLICIES, DepthColorBar, DepthView, colormap, range_policy_factory, show_rgb
+from endodepth.qt.depth_display import RANGE_POLICIES, DepthColorBar, DepthView, range_policy_factory, show_rgb
 from endodepth.vis.backproject import pixel_to_point
-from endodepth.vis.colormap import COLORMAPS
+from endodepth.vis.colormap import COLORMAPS, lut
 
 OVERLAY_COLORS = {"fov": (0, 160, 255), "specular": (255, 255, 0)}
 
@@ -216,7 +216,7 @@ class ImageDepthView(QtWidgets.QWidget):
             unc = view.uncertainty
             top = float(np.nanpercentile(unc, 99)) or 1.0
             self.uncertainty_item.setImage(unc, autoLevels=False, levels=(0, top),
-                                           lut=colormap("gray").getLookupTable(nPts=256))
+                                           lut=lut("gray"))
 
     def _set_mask(self, item: pg.ImageItem, show: bool, mask: np.ndarray | None, kind: str) -> None:
         item.setVisible(show and mask is not None)

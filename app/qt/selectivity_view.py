@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from endodepth.qt.depth_display import colormap, show_rgb
+from endodepth.qt.depth_display import show_rgb
 from endodepth.qt.image_depth_view import image_box
 from endodepth.vis.colormap import lut
 
@@ -77,7 +77,7 @@ class SelectivityView(QtWidgets.QWidget):
         self.matrix_plot.setLabel("left", "unit (sorted)")
         self.matrix_plot.invertY(True)
         self.matrix_item = pg.ImageItem(axisOrder="row-major")
-        self.matrix_item.setLookupTable(colormap("viridis").getLookupTable(nPts=256))
+        self.matrix_item.setLookupTable(lut("viridis"))
         self.matrix_plot.addItem(self.matrix_item)
         self.mean_plot = layout.addPlot(row=1, col=0, title="mean depth selectivity of the layer")
         self.mean_plot.setLabel("bottom", "frames seen")
