@@ -273,12 +273,11 @@ class ScaredKeyframeSource(Source):
 
     def frame(self, i: int) -> Frame:
         self._check_index(i)
-        w, h = self.size
         if self._video is None:
             rgb = rgb_image(self.path / (LEFT_IMAGE if self.side == "l" else RIGHT_IMAGE))
             gt, pose = self._keyframe_depth(), np.eye(4)
         else:
-            stacked = self._video.image(i)
+            stacked, h = self._video.image(i), self.size[1]
             rgb = stacked[:h] if self.side == "l" else stacked[h:]
             gt, pose = self._scene_depth(i), self._pose(i)
         return self.make_frame(i, np.ascontiguousarray(rgb), gt, pose)
