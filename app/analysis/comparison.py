@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from endodepth.analysis.depth import as_depth, median_scale, scale_shift
+from endodepth.analysis.depth import as_depth, median_scale, scale_shift, valid_mask
 from endodepth.analysis.metrics import MAX_DEPTH, MIN_DEPTH, evaluate_frame
 from endodepth.models.base import DepthResult
 from endodepth.vis.colormap import PercentileRange, RangePolicy
@@ -88,7 +88,7 @@ def compare(
     valid = np.ones(shape, bool) if valid is None else np.asarray(valid, bool)
     if gt is not None:
         gt = np.asarray(gt, np.float32)
-        valid = valid & np.isfinite(gt) & (gt > min_depth) & (gt < max_depth)
+        valid = valid & valid_mask(gt, min_depth, max_depth)
         reference, ref = GT, gt
         metric = all(r.kind == "metric-mm" for r in results.values())
         unit = "mm" if method != "none" or metric else "mixed"
