@@ -45,9 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `endodepth`: errors of ours become one line on stderr and exit code 2."""
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if a in COMMANDS), None)
-    args = build_parser(command).parse_args(argv)
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
     if args.command is None:
-        build_parser(command).print_help()
+        parser.print_help()
         return 1
     try:
         return int(_module(args.command).run(args) or 0)
