@@ -11,7 +11,7 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from endodepth.io.atomic import atomic_write
-from endodepth.io.export import write_depth_npz, write_depth_png16, write_point_cloud
+from endodepth.io.export import write_depth_npz, write_depth_png16, write_point_cloud, write_rgb_png
 from endodepth.io.source import open_source
 from endodepth.pipeline.runner import Pipeline, PostOptions
 from endodepth.qt.depth_display import DepthView, depth_view
@@ -29,14 +29,6 @@ def depth_to_write(view: DepthView) -> tuple[np.ndarray, str]:
     return depth, "metric-mm" if view.unit == "mm" else "relative"
 
 
-def write_rgb(path: Path, rgb: np.ndarray) -> Path:
-    """An RGB uint8 image as PNG, atomically."""
-    with atomic_write(path) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"{path}: could not write the image")
-    return path
-
-
 def export_frame(view: DepthView, folder: Path, stem: str, what: set[str]) -> list[Path]:
     """Write the chosen outputs ("png16", "npz", "color", "ply") of one frame; returns the files."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -47,7 +39,7 @@ def export_frame(view: DepthView, folder: Path, stem: str, what: set[str]) -> li
     if "npz" in what:
         written.append(write_depth_npz(folder / f"{stem}_depth.npz", depth, view.K, kind))
     if "color" in what and view.colors is not None:
-        written.append(write_rgb(folder / f"{stem}_depth_color.png", view.colors))
+        written.append(write_rgb_png(folder / f"{stem}_depth_color.png", view.colors))
     if "ply" in what and view.points is not None:
         written.append(write_point_cloud(folder / f"{stem}_cloud.ply", view.points, view.point_colors))
     return written
