@@ -7,6 +7,7 @@ whole description of a sequence. Seeds below `HELDOUT_SEED_START` are for traini
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -72,7 +73,7 @@ class SynthSettings:
         unknown = set(changes) - known
         if unknown:
             raise TypeError(f"unknown synth settings: {', '.join(sorted(unknown))}")
-        return SynthSettings(**{**asdict(self), **changes})
+        return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict:
         """JSON-ready dictionary (stored in the plain layout's meta.json)."""
