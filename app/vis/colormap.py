@@ -149,8 +149,9 @@ class GlobalRange(RangePolicy):
         self.reset()
 
     def update(self, depth: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float]:
-        if _valid_values(depth, valid).size:
-            lo, hi = self._frame.update(depth, valid)
+        values = _valid_values(depth, valid)
+        if values.size:
+            lo, hi = self._frame.update(values)  # the frame's valid values, selected once
             self.lo = min(self.lo, lo)
             self.hi = max(self.hi, hi)
         if self.hi < self.lo:
