@@ -49,6 +49,7 @@ def open_frames(root: Path, split: Path | None = None):
 
     source = open_source(root) if split is None else split_source(root, split)
     if not source.has_ground_truth:
+        source.close()
         raise InputError(root, f"{source.kind} source has no ground-truth depth to evaluate against")
     return source
 
