@@ -85,20 +85,27 @@ class DepthAnythingV2(DepthEstimator):
         patch_h, patch_w = x.shape[-2] // PATCH, x.shape[-1] // PATCH
         return self._finish(self.depth_head(self.features(x), patch_h, patch_w))
 
+    def _sampled_output(
+        self, levels: dict[str, torch.Tensor], patch_h: int, patch_w: int, samples: int
+    ) -> torch.Tensor:
+        """The output from the decoder levels, each image `samples` times in a row (the stages after the MC dropout)."""
+        path_1 = levels["path_1"].repeat_interleave(samples, dim=0)
+        return self._finish(self.depth_head.predict_from(path_1, patch_h, patch_w))
+
     def stochastic_forward(self, x: torch.Tensor, samples: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """MC-dropout: backbone and decoder once, the dropout-carrying output stack `samples` times."""
+        """MC-dropout: backbone and decoder once, the dropout-carrying stages `samples` times."""
         if samples <= 1:
             return self.forward(x), None
         patch_h, patch_w = x.shape[-2] // PATCH, x.shape[-1] // PATCH
-        path_1 = self.depth_head.forward_levels(self.features(x), patch_h, patch_w)["path_1"]
+        levels = self.depth_head.forward_levels(self.features(x), patch_h, patch_w)
         dropout = self.depth_head.dropout
         was_training = dropout.training
         dropout.train()
         try:
-            out = self.depth_head.predict_from(path_1.repeat_interleave(samples, dim=0), patch_h, patch_w)
+            out = self._sampled_output(levels, patch_h, patch_w, samples)
         finally:
             dropout.train(was_training)
-        out = self._finish(out).unflatten(0, (x.shape[0], samples))
+        out = out.unflatten(0, (x.shape[0], samples))
         return out.mean(dim=1), out.std(dim=1)
 
 

@@ -228,21 +228,11 @@ class DepthAnythingMetricBins(DepthAnythingV2):
         patch_h, patch_w = x.shape[-2] // PATCH, x.shape[-1] // PATCH
         return self._metric(self.depth_head.forward_levels(self.features(x), patch_h, patch_w), patch_h, patch_w)
 
-    def stochastic_forward(self, x: torch.Tensor, samples: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """MC-dropout: backbone and decoder once; the dropout-carrying output stack and the head `samples` times."""
-        if samples <= 1:
-            return self.forward(x), None
-        patch_h, patch_w = x.shape[-2] // PATCH, x.shape[-1] // PATCH
-        levels = self.depth_head.forward_levels(self.features(x), patch_h, patch_w)
-        levels = {k: v.repeat_interleave(samples, dim=0) for k, v in levels.items()}
-        dropout = self.depth_head.dropout
-        was_training = dropout.training
-        dropout.train()
-        try:
-            out = self._metric(levels, patch_h, patch_w).unflatten(0, (x.shape[0], samples))
-        finally:
-            dropout.train(was_training)
-        return out.mean(dim=1), out.std(dim=1)
+    def _sampled_output(
+        self, levels: dict[str, torch.Tensor], patch_h: int, patch_w: int, samples: int
+    ) -> torch.Tensor:
+        """MC-dropout (`DepthAnythingV2.stochastic_forward`): the output stack and the bins head `samples` times."""
+        return self._metric({k: v.repeat_interleave(samples, dim=0) for k, v in levels.items()}, patch_h, patch_w)
 
 
 def metric_bins_checkpoint_filter(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
