@@ -151,9 +151,11 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> P
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
         if not writer.isOpened():
             raise OSError(f"{path}: OpenCV cannot write mp4v video")
-        for rgb in frames:
-            writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        writer.release()
+        try:
+            for rgb in frames:
+                writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()
     return path
 
 
