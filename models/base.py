@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-KINDS = ("relative-inverse", "relative", "metric-mm")
+from endodepth.kinds import RELATIVE
 
 
 @dataclass
@@ -42,7 +42,7 @@ class DepthEstimator(nn.Module):
     """
 
     name: str = "depth-estimator"
-    kind: str = "relative"
+    kind: str = RELATIVE
     input_size: tuple[int, int] = (256, 320)
     default_layers: tuple[str, ...] = ()
     align_corners: bool = True

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from endodepth.pipeline.frame import Frame
+from endodepth.frame import Frame
 from endodepth.pipeline.runner import Pipeline, PostOptions
 from endodepth.vis.backproject import backproject
 from endodepth.vis.colormap import colorize

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-KINDS = ("relative-inverse", "relative", "metric-mm")
+from endodepth.kinds import RELATIVE_INVERSE, check_kind
 
 
 def as_depth(values: np.ndarray, kind: str) -> np.ndarray:
@@ -14,10 +14,9 @@ def as_depth(values: np.ndarray, kind: str) -> np.ndarray:
     A non-positive inverse depth has no finite depth; it becomes +inf (clamped to the far
     limit by the evaluation).
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown output kind {kind!r}; expected one of {', '.join(KINDS)}")
+    check_kind(kind)
     values = np.asarray(values, dtype=np.float32)
-    if kind != "relative-inverse":
+    if kind != RELATIVE_INVERSE:
         return values
     with np.errstate(divide="ignore"):
         return np.where(values > 0, 1.0 / np.maximum(values, np.finfo(np.float32).tiny), np.inf).astype(np.float32)

@@ -16,7 +16,7 @@ from endodepth.analysis.depth import valid_mask
 from endodepth.analysis.metrics import MAX_DEPTH, METRICS, MIN_DEPTH, evaluate_frame, summarize
 from endodepth.errors import InputError
 from endodepth.io.atomic import atomic_write
-from endodepth.pipeline.frame import Frame
+from endodepth.frame import Frame
 
 _KEYFRAME = re.compile(r"dataset_?(\d+)[/\\]keyframe_?(\d+)")
 

@@ -16,7 +16,7 @@ from endodepth.errors import InputError
 from endodepth.io.export import atomic_write, write_depth_npz, write_depth_png16
 from endodepth.io.source import Source, open_source
 from endodepth.models.registry import resolve_device
-from endodepth.pipeline.frame import Frame
+from endodepth.frame import Frame
 from tqdm import tqdm
 
 FORMATS = ("npy", "npz", "png16")

@@ -25,7 +25,7 @@ from endodepth.commands.infer import untrained_warning
 from endodepth.errors import EndoDepthError, InputError
 from endodepth.io.atomic import atomic_write
 from endodepth.models import DepthResult
-from endodepth.pipeline.frame import Frame
+from endodepth.frame import Frame
 from endodepth.vis.masks import fov_mask
 
 RANGE_PERCENTILES = (1.0, 99.0)

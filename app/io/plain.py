@@ -10,7 +10,7 @@ from endodepth.errors import InputError
 from endodepth.io.atomic import atomic_write
 from endodepth.io.export import write_depth_npz, write_rgb_png
 from endodepth.io.source import Source, rgb_image
-from endodepth.pipeline.frame import Frame
+from endodepth.frame import Frame
 
 META = "meta.json"
 

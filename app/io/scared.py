@@ -40,7 +40,7 @@ from endodepth.io.source import (
     rgb_image,
 )
 from endodepth.io.tararchive import TarMembers
-from endodepth.pipeline.frame import Frame
+from endodepth.frame import Frame
 
 CALIBRATION = "endoscope_calibration.yaml"
 LEFT_IMAGE, RIGHT_IMAGE = "Left_Image.png", "Right_Image.png"

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from endodepth.errors import InputError
 from endodepth.io.calibration import default_intrinsics, read_calibration
-from endodepth.pipeline.frame import Frame
+from endodepth.frame import Frame
 from PIL import Image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")

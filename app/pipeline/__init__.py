@@ -1,4 +1,4 @@
-"""The frame pipeline: Frame (frame.py), decode -> infer -> post-process and the runner (runner.py).
+"""The frame pipeline: decode -> infer -> post-process and the runner (runner.py).
 
 Nothing is imported here, so reading a source (`endodepth info`) does not load torch and the models.
 """

@@ -21,7 +21,7 @@ import torch
 from endodepth.analysis.depth import as_depth
 from endodepth.errors import EndoDepthError
 from endodepth.models.base import DepthEstimator, DepthResult
-from endodepth.pipeline.frame import Frame
+from endodepth.frame import Frame
 from endodepth.pipeline.stats import RollingWindow, summarize
 from endodepth.vis.backproject import backproject, stride_for_budget
 from endodepth.vis.colormap import PercentileRange, RangePolicy, colorize

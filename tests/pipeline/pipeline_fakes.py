@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from endodepth.models.base import DepthEstimator
-from endodepth.pipeline.frame import Frame
+from endodepth.frame import Frame
 
 H, W = 24, 32
 K = np.array([[20.0, 0, W / 2], [0, 20.0, H / 2], [0, 0, 1]])
