@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from importlib import import_module
 
 from endodepth import __version__
-from endodepth.errors import EndoDepthError
+from endodepth.errors import EndoDepthError, InputWarning
 
 # name -> one-line help; each lives in endodepth.commands.<name> with add_arguments() and run().
 COMMANDS: dict[str, str] = {
@@ -51,13 +52,29 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(_module(args.command).run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", InputWarning)
+            warnings.showwarning = _one_line_warning(args.command)
+            return int(_module(args.command).run(args) or 0)
     except EndoDepthError as exc:
         print(f"endodepth {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"endodepth {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line_warning(command: str):
+    """A `warnings.showwarning` that prints our InputWarnings as one line and others as Python does."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, InputWarning):
+            print(f"endodepth {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
 
 
 def gui_main(argv: list[str] | None = None) -> int:

@@ -20,3 +20,7 @@ class InputError(EndoDepthError):
 
 class CheckpointError(InputError):
     """A checkpoint that cannot be loaded: unsafe, unreadable, or for another architecture."""
+
+
+class InputWarning(UserWarning):
+    """Part of an input is unusable but the rest goes on (e.g. a skipped image); shown as one line."""

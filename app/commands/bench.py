@@ -16,7 +16,7 @@ import torch
 from endodepth import models
 from endodepth.errors import EndoDepthError
 from endodepth.io.atomic import atomic_write
-from endodepth.io.source import open_source
+from endodepth.io.detect import open_source
 from endodepth.models.registry import resolve_device
 from endodepth.pipeline.runner import Pipeline, PostOptions, Runner
 from endodepth.pipeline.stats import summarize

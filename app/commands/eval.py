@@ -44,8 +44,8 @@ def frame_id(frame: Frame) -> dict[str, object]:
 
 def open_frames(root: Path, split: Path | None = None):
     """The source to evaluate: every frame under `root`, or exactly the frames a split file lists."""
-    from endodepth.io.scared import split_source
-    from endodepth.io.source import open_source
+    from endodepth.io.splits import split_source
+    from endodepth.io.detect import open_source
 
     source = open_source(root) if split is None else split_source(root, split)
     if not source.has_ground_truth:

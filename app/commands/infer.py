@@ -14,7 +14,8 @@ import numpy as np
 from endodepth import models
 from endodepth.errors import InputError
 from endodepth.io.export import atomic_write, write_depth_npz, write_depth_png16
-from endodepth.io.source import Source, open_source
+from endodepth.io.detect import open_source
+from endodepth.io.source import Source
 from endodepth.models.registry import resolve_device
 from endodepth.frame import Frame
 from tqdm import tqdm

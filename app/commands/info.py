@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from endodepth.io.source import open_source
+from endodepth.io.detect import open_source
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

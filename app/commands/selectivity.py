@@ -267,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
         raise EndoDepthError(f"--bins must be at least 2, got {args.bins}")
     if args.batch < 1:
         raise EndoDepthError(f"--batch must be at least 1, got {args.batch}")
-    from endodepth.io.source import open_source
+    from endodepth.io.detect import open_source
 
     source = open_source(args.path)
     use_gt = args.depth == "gt" or (args.depth == "auto" and source.has_ground_truth)

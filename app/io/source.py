@@ -1,4 +1,4 @@
-"""Frame sources: one random-access interface over videos, image folders, SCARED and plain layouts."""
+"""Frame sources: the random-access interface, and its video and image-folder readers (detection: io.detect)."""
 
 from __future__ import annotations
 
@@ -320,24 +320,3 @@ class ConcatSource(Source):
         if self.has_ground_truth and not part.has_ground_truth:
             notes.append("no ground truth")
         return f"{part.name} ({', '.join(notes)})"
-
-
-def open_source(path: str | Path) -> Source:
-    """Open a video, image folder or image, SCARED keyframe/dataset, AF-SfMLearner tree or plain layout."""
-    from endodepth.io import plain, scared
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "no such file or folder")
-    if path.is_file():
-        keyframe = scared.keyframe_of_video(path)
-        if keyframe is not None:
-            return scared.ScaredKeyframeSource(keyframe)
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return ImageFolderSource(path, files=[path])
-        return VideoSource(path)
-    for detect in (plain.open_plain, scared.open_scared):
-        source = detect(path)
-        if source is not None:
-            return source
-    return ImageFolderSource(path)

@@ -12,7 +12,7 @@ from PySide6 import QtCore, QtWidgets
 
 from endodepth.io.atomic import atomic_write
 from endodepth.io.export import write_depth_npz, write_depth_png16, write_point_cloud, write_rgb_png
-from endodepth.io.source import open_source
+from endodepth.io.detect import open_source
 from endodepth.pipeline.runner import Pipeline, PostOptions
 from endodepth.qt.depth_display import DepthView, depth_view
 

@@ -19,7 +19,8 @@ from endodepth.analysis.comparison import GT, compare
 from endodepth.analysis.depth import median_scale
 from endodepth.analysis.selectivity import SelectivityAccumulator, depth_bin_edges, sort_responses, unit_map
 from endodepth.errors import EndoDepthError
-from endodepth.io.source import Source, open_source
+from endodepth.io.detect import open_source
+from endodepth.io.source import Source
 from endodepth.models import DepthEstimator, available, create, spec
 from endodepth.models.registry import resolve_device
 from endodepth.pipeline.runner import DeviceFallback, FrameResult, Pipeline, PostOptions, Runner

@@ -9,8 +9,8 @@ import pytest
 import tifffile
 from endodepth.cli import main
 from endodepth.errors import InputError
-from endodepth.io.scared import read_split
-from endodepth.io.source import open_source
+from endodepth.io.splits import read_split
+from endodepth.io.detect import open_source
 from io_fixtures import H, W, smooth_frames
 
 

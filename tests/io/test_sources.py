@@ -8,8 +8,9 @@ import pytest
 import tifffile
 from endodepth.io.calibration import default_intrinsics, write_calibration
 from endodepth.io.plain import write_plain
-from endodepth.io.scared import SplitEntry, read_split, split_source
-from endodepth.io.source import VideoSource, open_source
+from endodepth.io.splits import SplitEntry, read_split, split_source
+from endodepth.io.detect import open_source
+from endodepth.io.source import VideoSource
 from io_fixtures import FPS, H, W, make_calib, make_keyframe, smooth_frames
 
 
@@ -105,7 +106,7 @@ def test_scared_keyframe(keyframe):
 
 
 def test_scared_right_view_and_video_path(keyframe):
-    from endodepth.io.scared import ScaredKeyframeSource
+    from endodepth.io.keyframes import ScaredKeyframeSource
 
     right = ScaredKeyframeSource(keyframe.folder, side="r").frame(1)
     assert np.abs(right.rgb - keyframe.right[1].astype(float)).mean() < 6

@@ -9,7 +9,7 @@ import pytest
 from PySide6 import QtCore, QtWidgets
 
 from endodepth.analysis.depth import as_depth
-from endodepth.io.source import open_source
+from endodepth.io.detect import open_source
 from endodepth.vis.backproject import pixel_to_point
 from endodepth.vis.colormap import colorize
 

@@ -3,7 +3,7 @@ import pytest
 
 from endodepth.cli import main
 from endodepth.io.calibration import read_calibration
-from endodepth.io.source import open_source
+from endodepth.io.detect import open_source
 from endodepth.synth import render_sequence
 
 ARGS = ["--frames", "4", "--size", "64x48", "--seed", "2", "--scene", "surface"]

@@ -1,4 +1,4 @@
-from endodepth.io.source import open_source
+from endodepth.io.detect import open_source
 from endodepth.resources import sample_clip_path
 
 
