@@ -256,8 +256,6 @@ def adapted_checkpoint_filter(state_dict: Mapping[str, torch.Tensor], model: nn.
 @register(
     "depth-anything-v2-vits-lora",
     description="Depth Anything V2 Small + endoscopy adapters (attention LoRA, MLP DV-LoRA, conv neck + decoder LoRA)",
-    kind="relative-inverse",
-    input_size=(518, 518),
     checkpoint_filter=adapted_checkpoint_filter,
 )
 def depth_anything_v2_vits_lora(

@@ -18,13 +18,13 @@ from endodepth.kinds import RELATIVE
 class DepthResult:
     """A network's answer for one frame, at that frame's resolution.
 
-    `kind` says what `depth` holds: "relative-inverse" (affine-invariant disparity),
-    "relative" (depth up to scale) or "metric-mm". `uncertainty` is a per-pixel standard
-    deviation in the same unit. `features` maps layer names to (C, h, w) float32 maps.
+    `output` is the network's map as it comes out, of `kind` (endodepth.kinds): RELATIVE_INVERSE
+    (affine-invariant disparity, not depth), RELATIVE (depth up to scale) or METRIC_MM; turn it into
+    depth with `analysis.depth.as_depth`. `uncertainty` is a per-pixel standard deviation in the same unit. `features` maps layer names to (C, h, w) float32 maps.
     `timings` holds milliseconds per stage.
     """
 
-    depth: np.ndarray
+    output: np.ndarray
     kind: str
     uncertainty: np.ndarray | None = None
     features: dict[str, np.ndarray] = field(default_factory=dict)
@@ -125,7 +125,7 @@ class DepthEstimator(nn.Module):
         timings = {"preprocess_ms": (t1 - t0) * 1e3, "infer_ms": (t2 - t1) * 1e3}
         return [
             DepthResult(
-                depth=depth[i].astype(np.float32, copy=False),
+                output=depth[i].astype(np.float32, copy=False),
                 kind=self.kind,
                 uncertainty=None if unc is None else unc[i].astype(np.float32, copy=False),
                 features={k: v[i] for k, v in feats.items()},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from endodepth.kinds import RELATIVE
 from endodepth.models.base import DepthEstimator
 from endodepth.models.registry import register
 
@@ -19,7 +20,7 @@ _LUMA = (0.299, 0.587, 0.114)
 class ConstantDepth(DepthEstimator):
     """Depth 1 at every pixel."""
 
-    kind = "relative"
+    kind = RELATIVE
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ones_like(x[:, :1])
@@ -28,7 +29,7 @@ class ConstantDepth(DepthEstimator):
 class ShadingDepth(DepthEstimator):
     """Depth = 1/sqrt(luminance), luminance box-blurred over `blur` pixels to damp texture."""
 
-    kind = "relative"
+    kind = RELATIVE
 
     def __init__(self, blur: int = 5, floor: float = 1e-3) -> None:
         super().__init__()
@@ -45,12 +46,8 @@ class ShadingDepth(DepthEstimator):
 register(
     "baseline-constant",
     description="reference: the same depth everywhere (median depth after scaling)",
-    kind="relative",
-    input_size=(256, 320),
 )(ConstantDepth)
 register(
     "baseline-shading",
     description="reference: depth ~ 1/sqrt(brightness), the co-located light cue",
-    kind="relative",
-    input_size=(256, 320),
 )(ShadingDepth)

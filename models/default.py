@@ -21,8 +21,6 @@ class DefaultDepth(Meter):
 @register(
     "default",
     description="METER-XXS trained on synthetic endoscopy (bundled; see models/weights/default.md)",
-    kind="relative",
-    input_size=INPUT_SIZE,
     bundled_weights="default.safetensors",
 )
 def build(variant: str = "xxs", input_size: tuple[int, int] = INPUT_SIZE) -> DefaultDepth:

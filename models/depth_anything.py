@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from endodepth.kinds import METRIC_MM, RELATIVE_INVERSE
 from endodepth.models.base import DepthEstimator
 from endodepth.models.dinov2 import BACKBONES, PATCH, create_dinov2, intermediate_tokens
 from endodepth.models.dpt import DPTHead
@@ -44,7 +45,7 @@ def resize_shape(height: int, width: int, input_size: int = 518) -> tuple[int, i
 class DepthAnythingV2(DepthEstimator):
     """Depth Anything V2 for one backbone size; `forward` takes a normalised (B, 3, 14h, 14w) batch."""
 
-    kind = "relative-inverse"
+    kind = RELATIVE_INVERSE
     input_size = (518, 518)
 
     def __init__(
@@ -59,7 +60,7 @@ class DepthAnythingV2(DepthEstimator):
         self.metric = metric
         self.max_depth = float(max_depth)
         self.short_side = short_side
-        self.kind = "metric-mm" if metric else "relative-inverse"
+        self.kind = METRIC_MM if metric else RELATIVE_INVERSE
         self.input_size = (short_side, short_side)
         self.default_layers = tuple(f"depth_head.scratch.layer{i}_rn" for i in range(1, 5)) + tuple(
             f"depth_head.scratch.refinenet{i}" for i in (4, 3, 2, 1)
@@ -127,8 +128,6 @@ def _register(encoder: str, size_name: str) -> None:
     @register(
         f"depth-anything-v2-{encoder}",
         description=f"Depth Anything V2 {size_name} (relative inverse depth; metric=True, max_depth=mm for metric)",
-        kind="relative-inverse",
-        input_size=(518, 518),
         checkpoint_filter=da2_checkpoint_filter,
     )
     def factory(**options) -> DepthAnythingV2:

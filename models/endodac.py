@@ -2,7 +2,7 @@
 multi-scale sigmoid disparity heads. Its `depth_model.pth` loads strictly (same key layout).
 
 The output is EndoDAC's scaled disparity 1/max_depth + (1/min_depth - 1/max_depth) * sigmoid
-(min 0.1, max 150), kind "relative-inverse": 1/output is the depth EndoDAC's evaluation
+(min 0.1, max 150), kind RELATIVE_INVERSE: 1/output is the depth EndoDAC's evaluation
 median-scales.
 """
 
@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from endodepth.kinds import RELATIVE_INVERSE
 from endodepth.models.adapters import add_dvlora, add_residual_blocks, mark_trainable
 from endodepth.models.base import DepthEstimator
 from endodepth.models.dinov2 import PATCH, create_dinov2, intermediate_tokens
@@ -56,7 +57,7 @@ class EndoDACHead(DPTDecoder):
 class EndoDAC(DepthEstimator):
     """EndoDAC's depth network; input RGB in [0, 1] (no normalisation) at 256x320, run at 224x280."""
 
-    kind = "relative-inverse"
+    kind = RELATIVE_INVERSE
     input_size = (256, 320)
     align_corners = False  # EndoDAC's evaluation resizes with cv2 (half-pixel centres)
 
@@ -97,8 +98,6 @@ class EndoDAC(DepthEstimator):
 @register(
     "endodac",
     description="EndoDAC (ViT-B/14, DV-LoRA r=4, conv necks; SCARED self-supervised); loads depth_model.pth",
-    kind="relative-inverse",
-    input_size=(256, 320),
 )
 def endodac(**options) -> EndoDAC:
     """EndoDAC with its paper's settings unless `options` change them."""

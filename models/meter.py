@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from endodepth.kinds import RELATIVE
 from endodepth.models.base import DepthEstimator
 from endodepth.models.registry import register
 
@@ -165,7 +166,7 @@ class UpBlock(nn.Module):
 class Meter(DepthEstimator):
     """METER depth network (relative depth, output at H/4 x W/4)."""
 
-    kind = "relative"
+    kind = RELATIVE
     input_size = (256, 320)
     default_layers = ("enc_0", "enc_1", "enc_2", "enc_3", "enc_4", "dec_1", "dec_2", "dec_3")
 
@@ -266,7 +267,7 @@ def meter_checkpoint_filter(state_dict: Mapping[str, torch.Tensor], model: nn.Mo
 
 def _register(variant: str, description: str) -> None:
     @register(
-        f"meter-{variant}", description=description, kind="relative", input_size=(256, 320),
+        f"meter-{variant}", description=description,
         checkpoint_filter=meter_checkpoint_filter, variant=variant,
     )
     def build(**options) -> Meter:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from endodepth.kinds import METRIC_MM
 from endodepth.models.depth_anything import DepthAnythingV2, da2_checkpoint_filter
 from endodepth.models.dinov2 import PATCH
 from endodepth.models.registry import register
@@ -208,7 +209,7 @@ class DepthAnythingMetricBins(DepthAnythingV2):
         short_side: int = 518, **bins_options,
     ) -> None:
         super().__init__(encoder, metric=False, dropout=dropout, short_side=short_side)
-        self.kind = "metric-mm"
+        self.kind = METRIC_MM
         width = self.depth_head.scratch.layer4_rn.out_channels
         last = self.depth_head.scratch.output_conv2[0].out_channels + 1
         self.bins = MetricBinsHead(
@@ -246,8 +247,6 @@ def metric_bins_checkpoint_filter(state_dict: Mapping[str, torch.Tensor], model:
 @register(
     "depth-anything-v2-vits-metric-bins",
     description="Depth Anything V2 Small + ZoeDepth metric bins (64 bins, 1-150 mm by default)",
-    kind="metric-mm",
-    input_size=(518, 518),
     checkpoint_filter=metric_bins_checkpoint_filter,
 )
 def _vits_metric_bins(**options) -> DepthAnythingMetricBins:

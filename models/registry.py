@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -16,17 +17,45 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
 @dataclass(frozen=True)
+class ModelCard:
+    """What a built model says about itself: output kind, network input (H, W), parameter count."""
+
+    kind: str
+    input_size: tuple[int, int]
+    parameters: int
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What the registry knows about a model before building it."""
 
     name: str
     factory: Callable[..., DepthEstimator]
     description: str
-    kind: str
-    input_size: tuple[int, int]
     bundled_weights: str | None = None
     checkpoint_filter: Callable | None = None
     defaults: Mapping = field(default_factory=dict)
+
+    @cached_property
+    def card(self) -> ModelCard:
+        """Kind, input size and parameter count, read once from the model itself built on the meta device.
+
+        The model class (and its options) is the one place these are written, as timm attaches its
+        `pretrained_cfg` to the model: the registry never restates them.
+        """
+        with torch.device("meta"):
+            model = self.factory(**self.defaults)
+        return ModelCard(model.kind, tuple(model.input_size), model.num_parameters())
+
+    @property
+    def kind(self) -> str:
+        """What the default-built model outputs (endodepth.kinds)."""
+        return self.card.kind
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """The default-built model's network input (H, W)."""
+        return self.card.input_size
 
     @property
     def weights_path(self) -> Path | None:
@@ -55,8 +84,6 @@ def register(
     name: str,
     *,
     description: str,
-    kind: str,
-    input_size: tuple[int, int],
     bundled_weights: str | None = None,
     checkpoint_filter: Callable | None = None,
     **defaults,
@@ -66,9 +93,7 @@ def register(
     def wrap(factory: Callable[..., DepthEstimator]) -> Callable[..., DepthEstimator]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelSpec(
-            name, factory, description, kind, tuple(input_size), bundled_weights, checkpoint_filter, defaults
-        )
+        _REGISTRY[name] = ModelSpec(name, factory, description, bundled_weights, checkpoint_filter, defaults)
         return factory
 
     return wrap

@@ -63,7 +63,7 @@ class Oracle:
     def predict(self, rgb):
         i, k = divmod(int(round((float(rgb.mean()) - 20) / 10)), 4)
         depth = np.nan_to_num(self.gts[k + 1][i], nan=50.0) * 3.0
-        return DepthResult(depth=1 / depth if self.kind == "relative-inverse" else depth, kind=self.kind)
+        return DepthResult(output=1 / depth if self.kind == "relative-inverse" else depth, kind=self.kind)
 
 
 def _constant_errors(gt: np.ndarray) -> float:
@@ -131,8 +131,8 @@ def test_baselines_answer_as_documented():
     rgb = np.full((32, 40, 3), 64, np.uint8)
     rgb[:, 20:] = 16
     const = models.create("baseline-constant").predict(rgb)
-    assert const.kind == "relative" and np.allclose(const.depth, 1.0) and const.depth.shape == (32, 40)
-    shade = models.create("baseline-shading").predict(rgb).depth
+    assert const.kind == "relative" and np.allclose(const.output, 1.0) and const.output.shape == (32, 40)
+    shade = models.create("baseline-shading").predict(rgb).output
     # 1/sqrt(luma): a 4x darker region is 2x deeper (away from the blurred boundary)
     assert shade[16, 2] == pytest.approx(np.sqrt(255 / 64), rel=1e-3)
     assert shade[16, 37] / shade[16, 2] == pytest.approx(2.0, rel=1e-3)

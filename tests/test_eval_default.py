@@ -26,7 +26,7 @@ def test_default_beats_constant_and_shading_on_a_held_out_scene():
     for name in ("default", "baseline-constant", "baseline-shading"):
         model = models.create(name)
         scores[name] = np.mean([
-            evaluate_frame(r.depth, r.kind, gt)["abs_rel"]
+            evaluate_frame(r.output, r.kind, gt)["abs_rel"]
             for r, gt in zip(model.predict_batch(list(seq.rgb)), seq.depth)
         ])
     assert scores["default"] < scores["baseline-constant"]

@@ -28,7 +28,7 @@ def test_image_writes_raw_output_at_image_size(checkpoint, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "frame.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     assert main(["infer", str(tmp_path / "frame.png"), "--model", str(checkpoint), "--device", "cpu"]) == 0
     written = np.load(tmp_path / "frame_depth" / "frame.npy")
-    expected = create(checkpoint).predict(rgb).depth
+    expected = create(checkpoint).predict(rgb).output
     assert written.shape == (48, 64) and written.dtype == np.float32
     np.testing.assert_allclose(written, expected, atol=1e-6)
     assert "relative-inverse" in capsys.readouterr().out

@@ -12,3 +12,19 @@ def test_zoo_rows_say_which_weights_each_model_needs(capsys, monkeypatch, tmp_pa
     assert rows["meter-xxs"]["parameters"] == 713_464 and rows["meter-xxs"]["weights"] == "user-supplied"
     assert rows["default"]["weights"] == "missing" and rows["default"]["kind"] == "relative"
     assert rows["depth-anything-v2-vits"]["input_size"] == "518x518"
+
+
+def test_every_registered_model_agrees_with_the_zoo_table(capsys):
+    """`endodepth models` states what the built model itself says (kind, input size, parameters)."""
+    import torch
+    from endodepth.kinds import KINDS
+
+    assert main(["models", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert sorted(rows) == registry.available()
+    for name, row in rows.items():
+        with torch.device("meta"):
+            model = registry.build(name)
+        h, w = model.input_size
+        assert (row["kind"], row["input_size"], row["parameters"]) == (model.kind, f"{h}x{w}", model.num_parameters())
+        assert model.kind in KINDS, name

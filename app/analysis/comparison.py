@@ -3,17 +3,19 @@ absolute-difference maps and, when ground truth is known, the per-frame errors."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 from endodepth.analysis.depth import as_depth, median_scale, scale_shift, valid_mask
 from endodepth.analysis.metrics import MAX_DEPTH, MIN_DEPTH, evaluate_frame
+from endodepth.kinds import RELATIVE_INVERSE, finite_positive, is_metric, unit_of
 from endodepth.models.base import DepthResult
-from endodepth.vis.colormap import PercentileRange, RangePolicy
 
 ALIGNMENTS = ("median", "scale-shift", "none")
 GT = "ground truth"
+# values -> (lo, hi), e.g. a range policy's `update` from endodepth.vis.colormap (a layer this one does not import)
+ColorRange = Callable[[np.ndarray], tuple[float, float]]
 
 
 @dataclass
@@ -49,6 +51,14 @@ def abs_difference(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None = None
     return diff
 
 
+def percentile_range(values: np.ndarray, lo_pct: float = 2.0, hi_pct: float = 98.0) -> tuple[float, float]:
+    """The `lo_pct`..`hi_pct` percentiles of `values` ((0, 1) when empty): robust to highlights."""
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(values, (lo_pct, hi_pct))
+    return float(lo), float(hi)
+
+
 def align(result: DepthResult, ref: np.ndarray, valid: np.ndarray, method: str = "median"
           ) -> tuple[np.ndarray, tuple[float, float]]:
     """A model's depth on the scale of `ref` (a depth map) over `valid`, and the (s, t) used.
@@ -58,44 +68,44 @@ def align(result: DepthResult, ref: np.ndarray, valid: np.ndarray, method: str =
     """
     if method not in ALIGNMENTS:
         raise ValueError(f"unknown alignment {method!r}; choose one of {', '.join(ALIGNMENTS)}")
-    depth = as_depth(result.depth, result.kind)
-    ok = valid & np.isfinite(depth) & (depth > 0) & np.isfinite(ref) & (ref > 0)
-    if method == "none" or not ok.any() or (method == "median" and result.kind == "metric-mm"):
+    depth = as_depth(result.output, result.kind)
+    ok = valid & finite_positive(depth) & finite_positive(ref)
+    if method == "none" or not ok.any() or (method == "median" and is_metric(result.kind)):
         return depth, (1.0, 0.0)
     if method == "median":
         aligned, ratio = median_scale(depth, ref, ok)
         return aligned, (ratio, 0.0)
-    if result.kind == "relative-inverse":
+    if result.kind == RELATIVE_INVERSE:
         target = 1.0 / np.where(ok, ref, 1.0)
-        disparity, s, t = scale_shift(np.asarray(result.depth, np.float32), target, ok)
-        return as_depth(disparity, "relative-inverse"), (s, t)
+        disparity, s, t = scale_shift(np.asarray(result.output, np.float32), target, ok)
+        return as_depth(disparity, RELATIVE_INVERSE), (s, t)
     aligned, s, t = scale_shift(depth, ref, ok)
     return aligned, (s, t)
 
 
 def compare(
     results: Mapping[str, DepthResult], gt: np.ndarray | None = None, valid: np.ndarray | None = None,
-    method: str = "median", range_policy: RangePolicy | None = None,
+    method: str = "median", color_range: ColorRange | None = None,
     min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH,
 ) -> Comparison:
     """Align every model to GT (when given) or to the first model, then compute the
-    difference maps, a shared colour range (`range_policy`, default 2-98 % over all
-    models) and, with GT, each model's errors."""
+    difference maps, a shared colour range (`color_range` of the valid depths of every model and GT,
+    default their 2-98 % percentiles) and, with GT, each model's errors."""
     if not results:
         raise ValueError("nothing to compare: no model results")
     names = list(results)
-    shape = results[names[0]].depth.shape
+    shape = results[names[0]].output.shape
     valid = np.ones(shape, bool) if valid is None else np.asarray(valid, bool)
     if gt is not None:
         gt = np.asarray(gt, np.float32)
         valid = valid & valid_mask(gt, min_depth, max_depth)
         reference, ref = GT, gt
-        metric = all(r.kind == "metric-mm" for r in results.values())
+        metric = all(is_metric(r.kind) for r in results.values())
         unit = "mm" if method != "none" or metric else "mixed"
     else:
         reference = names[0]
-        ref = as_depth(results[reference].depth, results[reference].kind)
-        unit = "mm" if results[reference].kind == "metric-mm" else "relative"
+        ref = as_depth(results[reference].output, results[reference].kind)
+        unit = unit_of(results[reference].kind)
     aligned, scales = {}, {}
     for name in names:
         how = method if name != reference else "none"
@@ -103,13 +113,13 @@ def compare(
     difference = {n: abs_difference(d, ref, valid) for n, d in aligned.items() if n != reference}
     maps = list(aligned.values()) + ([gt] if gt is not None else [])
     values = np.concatenate([m[valid & np.isfinite(m)] for m in maps])
-    lo, hi = (range_policy or PercentileRange()).update(values)
+    lo, hi = (color_range or percentile_range)(values)
     diffs = np.concatenate([d[np.isfinite(d)] for d in difference.values()] or [np.zeros(0, np.float32)])
     dhi = float(np.percentile(diffs, 98)) if diffs.size else 1.0
     metrics = {}
     if gt is not None:
         for name, res in results.items():
-            row = evaluate_frame(res.depth, res.kind, gt, min_depth, max_depth, median_scaling=True)
+            row = evaluate_frame(res.output, res.kind, gt, min_depth, max_depth, median_scaling=True)
             if row is not None:
                 metrics[name] = row
     return Comparison(reference, unit, aligned, scales, valid, difference, (lo, hi),

@@ -7,6 +7,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from endodepth.analysis.depth import as_depth, median_scale, resize_to, valid_mask
+from endodepth.kinds import METRIC_MM
 
 METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
 MIN_DEPTH = 1e-3
@@ -51,7 +52,7 @@ def evaluate_frame(
         return None
     pred = as_depth(resize_to(pred_depth, gt.shape), pred_kind)
     ratio = 1.0
-    if median_scaling and pred_kind != "metric-mm":
+    if median_scaling and pred_kind != METRIC_MM:
         pred, ratio = median_scale(pred, gt, valid)
     pred = np.clip(np.nan_to_num(pred[valid], nan=max_depth), min_depth, max_depth)
     return {**compute_errors(gt[valid], pred), "ratio": ratio, "valid_pixels": int(valid.sum())}

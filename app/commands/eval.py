@@ -72,7 +72,7 @@ def evaluate_models(
         ident = frame_id(frame)
         for name, model in estimators.items():
             result = model.predict(frame.rgb)
-            errors = evaluate_frame(result.depth, result.kind, frame.gt_depth, min_depth, max_depth, median_scaling)
+            errors = evaluate_frame(result.output, result.kind, frame.gt_depth, min_depth, max_depth, median_scaling)
             rows[name].append({**ident, **errors})
     return rows, skipped
 

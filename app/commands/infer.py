@@ -84,6 +84,6 @@ def run(args: argparse.Namespace) -> int:
             target = out / frame_stem(source, i, frame)
             target.parent.mkdir(parents=True, exist_ok=True)
             result = model.predict(frame.rgb)
-            written.append(write_result(target, result.depth, result.kind, frame.K, args.format))
+            written.append(write_result(target, result.output, result.kind, frame.K, args.format))
     print(f"{model.name}: wrote {len(written)} {args.format} file(s) of {model.kind} to {out}")
     return 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
-
 from endodepth import models
 
 
@@ -17,8 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def describe(name: str) -> dict:
     """Name, parameter count, input size (HxW), output kind and weights status of one model."""
     s = models.spec(name)
-    with torch.device("meta"):
-        params = s.factory(**s.defaults).num_parameters()
+    card = s.card
+    params = card.parameters
     if params == 0:
         weights = "none needed"
     else:
@@ -26,8 +24,8 @@ def describe(name: str) -> dict:
     return {
         "name": name,
         "parameters": params,
-        "input_size": f"{s.input_size[0]}x{s.input_size[1]}",
-        "kind": s.kind,
+        "input_size": f"{card.input_size[0]}x{card.input_size[1]}",
+        "kind": card.kind,
         "weights": weights,
         "description": s.description,
     }

@@ -24,6 +24,7 @@ from endodepth.analysis.selectivity import SPACINGS, SelectivityAccumulator, dep
 from endodepth.commands.infer import untrained_warning
 from endodepth.errors import EndoDepthError, InputError
 from endodepth.io.atomic import atomic_write
+from endodepth.kinds import RELATIVE_INVERSE, finite_positive, unit_of
 from endodepth.models import DepthResult
 from endodepth.frame import Frame
 from endodepth.vis.masks import fov_mask
@@ -89,7 +90,7 @@ def depth_range(depths: Sequence[np.ndarray], min_depth: float | None, max_depth
     """(alpha, beta): the given limits, the missing ones from percentiles of the valid depths."""
     if min_depth is not None and max_depth is not None:
         return min_depth, max_depth
-    values = np.concatenate([d[np.isfinite(d) & (d > 0)] for d in depths] + [np.zeros(0, np.float32)])
+    values = np.concatenate([d[finite_positive(d)] for d in depths] + [np.zeros(0, np.float32)])
     if values.size == 0:
         raise EndoDepthError(
             "the first frames have no valid depth to set the bin range; give --min-depth and --max-depth"
@@ -112,7 +113,7 @@ def predicted_depth(frame: Frame, result: DepthResult) -> np.ndarray:
     valid = fov_mask(frame.rgb)
     if frame.mask is not None:
         valid &= frame.mask.astype(bool)
-    return np.where(valid, as_depth(result.depth, result.kind), np.nan).astype(np.float32)
+    return np.where(valid, as_depth(result.output, result.kind), np.nan).astype(np.float32)
 
 
 def dissect(
@@ -289,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
         acc, info = dissect(model, (source.frame(i) for i in indices), layers, use_gt, args, len(indices))
     print(table(acc))
     depth_source = "gt" if use_gt else "prediction"
-    unit = "mm" if use_gt or model.kind == "metric-mm" else "relative"
+    unit = unit_of(model.kind, scaled=use_gt)
     print(f"depth: {depth_source} ({unit}), {acc.frames} frames, {acc.bins} {args.spacing} bins "
           f"from {acc.bin_edges[1]:.4g} to {acc.bin_edges[-1]:.4g}")
     if args.json:
@@ -303,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
             },
             "depth_source": depth_source,
             "depth_unit": unit,
-            "prediction_to_depth": None if use_gt else ("1/x" if model.kind == "relative-inverse" else "as is"),
+            "prediction_to_depth": None if use_gt else ("1/x" if model.kind == RELATIVE_INVERSE else "as is"),
             "spacing": args.spacing,
             "range_from": "arguments" if args.min_depth is not None and args.max_depth is not None
             else f"percentiles {RANGE_PERCENTILES} of the first batch's valid depth (missing limits only)",

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from endodepth.io.atomic import atomic_write
+from endodepth.kinds import METRIC_MM, RELATIVE, RELATIVE_INVERSE
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
@@ -18,9 +19,9 @@ __all__ = [
 
 DECODE = "value = offset + stored / scale for stored > 0; stored 0 = unknown"
 UNITS = {
-    "metric-mm": "mm",
-    "relative": "relative depth (unitless)",
-    "relative-inverse": "relative inverse depth (unitless)",
+    METRIC_MM: "mm",
+    RELATIVE: "relative depth (unitless)",
+    RELATIVE_INVERSE: "relative inverse depth (unitless)",
 }
 _MAX = 65535
 
@@ -32,7 +33,7 @@ def depth_png16_scale(depth: np.ndarray, kind: str) -> tuple[float, float]:
     the largest power of ten that fits; relative kinds are normalised min..max onto 1..65535.
     """
     valid = depth[np.isfinite(depth)]
-    if kind == "metric-mm":
+    if kind == METRIC_MM:
         top = float(valid.max()) if valid.size else 0.0
         scale = 100.0 if top * 100.0 <= _MAX else 10.0 ** math.floor(math.log10(_MAX / top))
         return scale, 0.0
@@ -52,14 +53,14 @@ def write_depth_png16(path: str | Path, depth: np.ndarray, kind: str, scale: flo
     auto_scale, offset = depth_png16_scale(depth, kind)
     if scale is None:
         scale = auto_scale
-    elif kind != "metric-mm":
+    elif kind != METRIC_MM:
         offset = float(np.nanmin(depth)) - 1.0 / scale
     valid = np.isfinite(depth)
     stored = np.zeros(depth.shape, np.float64)
     stored[valid] = np.rint((depth[valid] - offset) * scale)
     if valid.any() and stored[valid].max() > _MAX:
         raise ValueError(f"scale {scale} overflows 16 bits: largest stored value {stored[valid].max():.0f}")
-    if kind == "metric-mm":
+    if kind == METRIC_MM:
         stored[valid] = np.maximum(stored[valid], 1)  # 0 is reserved for unknown
     meta = {
         "kind": kind,

@@ -11,6 +11,7 @@ from endodepth.io.atomic import atomic_write
 from endodepth.io.export import write_depth_npz, write_rgb_png
 from endodepth.io.source import Source, rgb_image
 from endodepth.frame import Frame
+from endodepth.kinds import METRIC_MM
 
 META = "meta.json"
 
@@ -36,7 +37,7 @@ def write_plain(
         write_rgb_png(folder / "frames" / f"{i:06d}.png", rgb)
         if depths is not None:
             extra = {} if poses is None else {"pose": np.asarray(poses[i], np.float64)}
-            write_depth_npz(folder / "depth" / f"{i:06d}.npz", depths[i], K, "metric-mm", **extra)
+            write_depth_npz(folder / "depth" / f"{i:06d}.npz", depths[i], K, METRIC_MM, **extra)
     info = {"fps": float(fps), "width": w, "height": h, "count": n, "K": K.tolist(), "generator": meta or {}}
     with atomic_write(folder / META) as tmp:
         tmp.write_text(json.dumps(info, indent=2))

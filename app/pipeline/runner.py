@@ -186,7 +186,7 @@ class Pipeline:
             valid &= ~out.specular
         out.valid = valid
         for name, res in out.results.items():
-            depth = as_depth(res.depth, res.kind)
+            depth = as_depth(res.output, res.kind)
             out.depth[name] = depth
             if post.max_points:
                 stride = stride_for_budget(*depth.shape, post.max_points)

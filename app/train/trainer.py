@@ -165,7 +165,7 @@ class Trainer:
         for chunk in np.array_split(picks, max(1, len(picks) // 8)):
             rgb, depth = self.val_set.batch(chunk)
             for result, gt in zip(model.predict_batch(list(rgb)), depth):
-                errors = evaluate_frame(result.depth, result.kind, gt)
+                errors = evaluate_frame(result.output, result.kind, gt)
                 if errors is not None:
                     rows.append(errors)
         return summarize(rows)

@@ -6,6 +6,7 @@ Camera frame: x right, y down, z forward (OpenCV/SCARED), in the unit of the dep
 from __future__ import annotations
 
 import numpy as np
+from endodepth.kinds import finite_positive
 
 
 def pixel_to_point(u: float, v: float, z: float, K: np.ndarray) -> np.ndarray:
@@ -37,7 +38,7 @@ def backproject(
         raise ValueError(f"depth must be (H, W), got shape {depth.shape}")
     stride = max(1, int(stride))
     z = depth[::stride, ::stride]
-    ok = np.isfinite(z) & (z > 0)
+    ok = finite_positive(z)
     if mask is not None:
         ok &= np.asarray(mask, dtype=bool)[::stride, ::stride]
     rows, cols = np.nonzero(ok)

@@ -53,7 +53,7 @@ def test_scale_and_shift_alignment_in_depth_and_inverse_depth():
 def test_without_ground_truth_the_first_model_is_the_reference():
     a = rng.uniform(1.0, 2.0, (8, 9)).astype(np.float32)
     c = compare({"a": result(a, "relative"), "b": result(a * 7.0, "relative")},
-                range_policy=FixedRange(0.0, 5.0))
+                color_range=FixedRange(0.0, 5.0).update)
     assert c.reference == "a" and c.unit == "relative" and c.metrics == {}
     assert np.allclose(c.aligned["b"], a, rtol=1e-5) and list(c.difference) == ["b"]
     assert c.range == (0.0, 5.0)

@@ -93,19 +93,19 @@ def test_switching_subspaces_off():
 def test_base_checkpoint_loads_and_adapters_start_as_identity(base_checkpoint, frame):
     base = create(base_checkpoint)
     adapted = create("depth-anything-v2-vits-lora", weights=base_checkpoint, short_side=140)
-    expected = base.predict(frame).depth
+    expected = base.predict(frame).output
     assert expected.std() > 0
-    np.testing.assert_allclose(adapted.predict(frame).depth, expected, atol=1e-5)
+    np.testing.assert_allclose(adapted.predict(frame).output, expected, atol=1e-5)
 
 
 def test_merge_equals_unmerged_and_adapter_file_round_trip(base_checkpoint, frame, tmp_path):
     model = create("depth-anything-v2-vits-lora", weights=base_checkpoint, short_side=140)
     _randomise_adapters(model)
-    unmerged = model.predict(frame).depth
-    base = create(base_checkpoint).predict(frame).depth
+    unmerged = model.predict(frame).output
+    base = create(base_checkpoint).predict(frame).output
     assert np.abs(unmerged - base).max() > 1e-3  # the adapters do change the output
     merge_adapters(model)
-    np.testing.assert_allclose(model.predict(frame).depth, unmerged, atol=1e-5)
+    np.testing.assert_allclose(model.predict(frame).output, unmerged, atol=1e-5)
     unmerge_adapters(model)
 
     model.backbone.blocks[0].mlp.fc1.lora_A.requires_grad_(False)  # a phase that freezes A still saves it
@@ -113,7 +113,7 @@ def test_merge_equals_unmerged_and_adapter_file_round_trip(base_checkpoint, fram
     assert path.stat().st_size < 4_000_000
     fresh = create("depth-anything-v2-vits-lora", weights=base_checkpoint, short_side=140)
     load_adapters(fresh, path)
-    np.testing.assert_allclose(fresh.predict(frame).depth, unmerged, atol=1e-6)
+    np.testing.assert_allclose(fresh.predict(frame).output, unmerged, atol=1e-6)
 
 
 def test_incomplete_adapter_file_is_refused(tmp_path):

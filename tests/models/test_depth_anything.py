@@ -75,8 +75,8 @@ def test_pos_embed_square_shortcut_and_offset_interpolation():
 
 def test_predict_256x320_relative(vits, frame):
     result = vits.predict(frame, layers=vits.default_layers[:1])
-    assert result.depth.shape == (256, 320) and result.depth.dtype == np.float32
-    assert np.isfinite(result.depth).all() and (result.depth >= 0).all() and result.depth.std() > 0
+    assert result.output.shape == (256, 320) and result.output.dtype == np.float32
+    assert np.isfinite(result.output).all() and (result.output >= 0).all() and result.output.std() > 0
     assert result.kind == "relative-inverse" and result.uncertainty is None
     assert result.features["depth_head.scratch.layer1_rn"].shape == (64, 40, 48)
 
@@ -85,8 +85,8 @@ def test_metric_variant_is_bounded_millimetres(frame):
     model = create("depth-anything-v2-vits", metric=True, max_depth=150.0, short_side=140)
     result = model.predict(frame)
     assert result.kind == "metric-mm"
-    assert result.depth.shape == (256, 320)
-    assert (result.depth > 0).all() and (result.depth < 150.0).all()
+    assert result.output.shape == (256, 320)
+    assert (result.output > 0).all() and (result.output < 150.0).all()
     assert model.depth_head.scratch.output_conv2[3].__class__.__name__ == "Sigmoid"
 
 
@@ -128,7 +128,7 @@ def test_mc_samples_in_predict_gives_uncertainty(vits, frame):
     assert np.isfinite(result.uncertainty).all() and result.uncertainty.max() > 0
     again = vits.predict(frame)
     assert again.uncertainty is None
-    np.testing.assert_array_equal(again.depth, vits.predict(frame).depth)
+    np.testing.assert_array_equal(again.output, vits.predict(frame).output)
 
 
 def test_output_features_feed_the_last_conv(vits):

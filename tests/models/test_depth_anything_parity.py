@@ -59,10 +59,10 @@ def test_matches_official_infer_image(official_checkpoint):
     bgr = cv2.imread(str(DATA / "image.png"))
     result = model.predict(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     reference = np.load(DATA / "reference.npy")
-    assert result.depth.shape == reference.shape == (60, 80)
+    assert result.output.shape == reference.shape == (60, 80)
     assert result.kind == "relative-inverse"
     assert reference.std() > 0.1
-    np.testing.assert_allclose(result.depth, reference, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(result.output, reference, rtol=0, atol=1e-4)
 
 
 def test_checkpoint_for_another_size_is_refused_with_keys(official_checkpoint):
@@ -78,4 +78,4 @@ def test_own_checkpoint_round_trip(official_checkpoint, tmp_path):
     again = create(path)
     rgb = cv2.cvtColor(cv2.imread(str(DATA / "image.png")), cv2.COLOR_BGR2RGB)
     assert again.options["short_side"] == 140
-    np.testing.assert_array_equal(again.predict(rgb).depth, model.predict(rgb).depth)
+    np.testing.assert_array_equal(again.predict(rgb).output, model.predict(rgb).output)

@@ -93,9 +93,9 @@ def test_depth_model_pth_loads_strictly_and_predicts(depth_model_pth):
     torch.testing.assert_close(model.state_dict()["encoder.blocks.5.mlp.fc2.lora_V"], state["encoder.blocks.5.mlp.fc2.lora_V"])
     frame = np.random.default_rng(2).integers(0, 256, (256, 320, 3), dtype=np.uint8)
     result = model.predict(frame)
-    assert result.kind == "relative-inverse" and result.depth.shape == (256, 320)
-    assert np.isfinite(result.depth).all()
-    assert (result.depth > 1 / 150).all() and (result.depth < 1 / 0.1).all() and result.depth.std() > 0
+    assert result.kind == "relative-inverse" and result.output.shape == (256, 320)
+    assert np.isfinite(result.output).all()
+    assert (result.output > 1 / 150).all() and (result.output < 1 / 0.1).all() and result.output.std() > 0
     with torch.no_grad():
         disps = model.disparities(model.preprocess(frame[None]))
     assert [tuple(d.shape[-2:]) for d in disps] == [(256, 320), (128, 160), (64, 80), (32, 40)]

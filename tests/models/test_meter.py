@@ -24,10 +24,10 @@ def test_predict_gives_positive_relative_depth_at_frame_size():
     rgb = np.random.default_rng(0).integers(0, 256, (256, 320, 3), dtype=np.uint8)
     result = model.predict(rgb)
     assert result.kind == "relative" == model.kind
-    assert result.depth.shape == (256, 320) and result.depth.dtype == np.float32
-    assert np.isfinite(result.depth).all() and (result.depth > 0).all()
+    assert result.output.shape == (256, 320) and result.output.dtype == np.float32
+    assert np.isfinite(result.output).all() and (result.output > 0).all()
     other = model.predict(rgb[:100, :130])
-    assert other.depth.shape == (100, 130)
+    assert other.output.shape == (100, 130)
 
 
 def test_default_layers_are_hookable_stage_outputs():

@@ -23,8 +23,8 @@ def test_metric_depth_in_range_at_frame_size(model):
     rgb = np.random.default_rng(1).integers(0, 256, (60, 76, 3), dtype=np.uint8)
     result = model.predict(rgb, layers=["bins.distribution"])
     assert result.kind == "metric-mm" == model.kind
-    assert result.depth.shape == (60, 76) and np.isfinite(result.depth).all()
-    assert 2.0 <= result.depth.min() and result.depth.max() <= 120.0
+    assert result.output.shape == (60, 76) and np.isfinite(result.output).all()
+    assert 2.0 <= result.output.min() and result.output.max() <= 120.0
     assert result.features["bins.distribution"].shape[0] == 64  # bin probabilities
 
 

@@ -44,7 +44,7 @@ def test_every_frame_mode_delivers_all_indices_in_order(collect, runners):
     assert collect.finished.wait(10)
     assert collect.indices == list(range(12))
     for r in collect.results:
-        assert r.results["fake"].depth == pytest.approx(np.full((H, W), expected_depth(r.index)), abs=1e-6)
+        assert r.results["fake"].output == pytest.approx(np.full((H, W), expected_depth(r.index)), abs=1e-6)
         assert r.timings["decode_ms"] >= 0 and r.timings["infer_ms"] > 0
     assert runner.stats()["dropped"] == 0 and collect.errors == []
 
@@ -91,7 +91,7 @@ def test_nothing_of_the_old_generation_arrives_after_set_pipeline(collect, runne
     after = collect.results[seen_before:]
     assert [r.index for r in after] == [7]
     assert after[0].generation == generation
-    assert float(after[0].results["fake"].depth.mean()) == pytest.approx(expected_depth(7, 1000.0))
+    assert float(after[0].results["fake"].output.mean()) == pytest.approx(expected_depth(7, 1000.0))
 
 
 def test_errors_reach_on_error_and_later_frames_still_arrive(collect, runners):

@@ -90,4 +90,4 @@ def test_train_command_renders_trains_and_writes_a_loadable_checkpoint(tmp_path)
     assert log[0]["train_frames"] == 2 and log[0]["val_frames"] == 2
     assert [r["step"] for r in log[1:]] == [1, 2] and all(np.isfinite(r["val_abs_rel"]) for r in log[1:])
     model = models.create(out)
-    assert model.name == "default" and model.predict(np.zeros((48, 64, 3), np.uint8)).depth.shape == (48, 64)
+    assert model.name == "default" and model.predict(np.zeros((48, 64, 3), np.uint8)).output.shape == (48, 64)
