@@ -8,7 +8,7 @@ import warnings
 from importlib import import_module
 
 from endodepth import __version__
-from endodepth.errors import EndoDepthError, InputWarning
+from endodepth.errors import EndoDepthError, InputWarning, UsageError
 
 # name -> one-line help; each lives in endodepth.commands.<name> with add_arguments() and run().
 COMMANDS: dict[str, str] = {
@@ -38,6 +38,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of sub-command `name` (for its usage line)."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
+
+
 def _module(name: str):
     return import_module(f"endodepth.commands.{name}")
 
@@ -57,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _one_line_warning(args.command)
             return int(_module(args.command).run(args) or 0)
     except EndoDepthError as exc:
+        if isinstance(exc, UsageError):
+            subcommand_parser(parser, args.command).print_usage(sys.stderr)
         print(f"endodepth {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

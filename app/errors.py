@@ -9,6 +9,10 @@ class EndoDepthError(Exception):
     """An error the CLI and the GUI show as a one-line message instead of a traceback."""
 
 
+class UsageError(EndoDepthError):
+    """Options that do not go together or a value out of range: the CLI shows the usage, as argparse does."""
+
+
 class InputError(EndoDepthError):
     """A file or folder the user gave cannot be used; the message names it and the problem."""
 

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from timm.layers import LayerNorm2d
+from torch import nn
+
 from endodepth.errors import CheckpointError
 from endodepth.models.checkpoint import load_into, read_checkpoint, save_checkpoint
 from endodepth.models.depth_anything import DepthAnythingV2, da2_checkpoint_filter
 from endodepth.models.registry import register
-from timm.layers import LayerNorm2d
-from torch import nn
 
 SUBSPACES = ("attention", "mlp", "conv", "head")
 _LINEAR_TARGETS = {"attention": ("attn.qkv", "attn.proj"), "mlp": ("mlp.fc1", "mlp.fc2")}

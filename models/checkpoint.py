@@ -8,8 +8,8 @@ import pickle
 import re
 import tempfile
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -38,7 +38,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(path, _refusal(str(exc))) from None
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a broken file
+    except Exception as exc:
         raise CheckpointError(path, f"not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
     return _unwrap(path, obj)
 

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from endodepth.kinds import METRIC_MM, RELATIVE_INVERSE
 from endodepth.models.base import DepthEstimator
 from endodepth.models.dinov2 import BACKBONES, PATCH, create_dinov2, intermediate_tokens

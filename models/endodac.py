@@ -12,13 +12,14 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from endodepth.kinds import RELATIVE_INVERSE
 from endodepth.models.adapters import add_dvlora, add_residual_blocks, mark_trainable
 from endodepth.models.base import DepthEstimator
 from endodepth.models.dinov2 import PATCH, create_dinov2, intermediate_tokens
 from endodepth.models.dpt import DPTDecoder
 from endodepth.models.registry import register
-from torch import nn
 
 
 class HeadDepth(nn.Module):

@@ -1,42 +1,70 @@
-"""Layering rules from DESIGN.md, checked on the import statements of every module."""
+"""The architecture's rules (docs/architecture.md), checked on the code: import-linter contracts and module size."""
 
-import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-QT = {"PySide6", "pyqtgraph", "OpenGL"}
+MAX_LINES = 450
+CONTRACTS = ("layers", "qt-only-in-qt", "views-not-worker")
+# Split by the branch that owns them (archqt: pipeline/runner.py into per-frame processing and the runner;
+# the window's state into ViewerState); the test turns green when they are.
+BEING_SPLIT = {"app/pipeline/runner.py", "app/qt/main_window.py"}
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
+@pytest.fixture(scope="module")
+def package_tree(tmp_path_factory) -> Path:
+    """The package as it installs (app/ as endodepth/, models/ as endodepth/models/) with the contracts beside it.
+
+    The editable install maps endodepth.models to models/, a layout import-linter cannot follow from app/.
+    """
+    root = tmp_path_factory.mktemp("tree")
+    shutil.copytree(ROOT / "app", root / "endodepth", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "models", root / "endodepth" / "models", ignore=shutil.ignore_patterns("__pycache__", "weights"))
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    return root
 
 
-def _modules(folder: str, exclude: str | None = None) -> list[Path]:
-    return [p for p in (ROOT / folder).rglob("*.py") if exclude is None or exclude not in p.parts]
+def lint_imports(tree: Path, *contracts: str) -> subprocess.CompletedProcess:
+    """`lint-imports` over `tree` (only the given contract ids when any), as a developer would run it."""
+    args = [a for c in contracts for a in ("--contract", c)]
+    code = "import sys; from importlinter.cli import lint_imports_command; sys.argv[0] = 'lint-imports'; lint_imports_command()"
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run([sys.executable, "-c", code, "--no-cache", *args], cwd=tree, env=env,
+                          capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("path", _modules("app", exclude="qt") + _modules("models"), ids=str)
-def test_core_does_not_import_qt(path):
-    assert not {n for n in _imports(path) if n.split(".")[0] in QT}
+@pytest.mark.parametrize("contract", CONTRACTS)
+def test_import_contract_is_kept(package_tree, contract):
+    run = lint_imports(package_tree, contract)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 kept, 0 broken" in run.stdout
 
 
-@pytest.mark.parametrize("path", _modules("models"), ids=str)
-def test_models_know_nothing_of_the_app(path):
-    allowed = {"endodepth.models", "endodepth.errors", "endodepth.kinds"}
-    bad = {n for n in _imports(path) if n.startswith("endodepth") and not any(n.startswith(a) for a in allowed)}
-    assert not bad, bad
+def test_a_broken_contract_is_caught(package_tree, tmp_path):
+    """The rules can fail: a Qt import in the data layer and io importing the pipeline are both reported."""
+    tree = tmp_path / "tree"
+    shutil.copytree(package_tree, tree)
+    (tree / "endodepth" / "io" / "bad.py").write_text("import PySide6\nfrom endodepth.pipeline import runner\n")
+    run = lint_imports(tree, "layers", "qt-only-in-qt")
+    assert run.returncode == 1
+    assert "endodepth.io is not allowed to import PySide6" in run.stdout and "endodepth.io.bad -> PySide6" in run.stdout
+    assert "endodepth.io.bad -> endodepth.pipeline.runner" in run.stdout
 
 
-def test_the_rule_sees_a_violation(tmp_path):
-    bad = tmp_path / "bad.py"
-    bad.write_text("from PySide6 import QtCore\nimport pyqtgraph as pg\n")
-    assert {"PySide6", "pyqtgraph"} <= _imports(bad)
+def _modules() -> list[str]:
+    return sorted(str(p.relative_to(ROOT)) for folder in ("app", "models") for p in (ROOT / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize(
+    "module",
+    [pytest.param(m, marks=pytest.mark.xfail(reason="split on the archqt branch", strict=False)) if m in BEING_SPLIT
+     else m for m in _modules()],
+)
+def test_module_is_small(module):
+    lines = len((ROOT / module).read_text().splitlines())
+    assert lines <= MAX_LINES, f"{module}: {lines} lines; split it by what it holds"

@@ -5,6 +5,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+
 from endodepth import models
 from endodepth.cli import main
 from endodepth.commands.bench import DEFAULT_MODEL

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from endodepth.frame import Frame
 from endodepth.pipeline.runner import Pipeline, PostOptions
 from endodepth.vis.backproject import backproject

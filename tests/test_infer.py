@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+
 from endodepth.cli import main
 from endodepth.models import create
 from endodepth.models.checkpoint import save_checkpoint

@@ -17,6 +17,7 @@ def test_zoo_rows_say_which_weights_each_model_needs(capsys, monkeypatch, tmp_pa
 def test_every_registered_model_agrees_with_the_zoo_table(capsys):
     """`endodepth models` states what the built model itself says (kind, input size, parameters)."""
     import torch
+
     from endodepth.kinds import KINDS
 
     assert main(["models", "--json"]) == 0

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from endodepth.analysis.depth import as_depth, median_scale, scale_shift, valid_mask
 from endodepth.analysis.metrics import MAX_DEPTH, MIN_DEPTH, evaluate_frame
 from endodepth.kinds import RELATIVE_INVERSE, finite_positive, is_metric, unit_of

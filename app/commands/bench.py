@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import torch
+
 from endodepth import models
-from endodepth.errors import EndoDepthError
+from endodepth.commands.options import DEFAULT_MODEL, add_device, add_model
+from endodepth.errors import UsageError
 from endodepth.io.atomic import atomic_write
 from endodepth.io.detect import open_source
 from endodepth.models.registry import resolve_device
@@ -23,15 +25,10 @@ from endodepth.pipeline.stats import summarize
 from endodepth.vis.colormap import COLORMAPS
 
 
-DEFAULT_MODEL = "default"  # the bundled model, always registered
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, help="video, image folder, SCARED keyframe/dataset or plain layout")
-    p.add_argument("--model", action="append", metavar="NAME",
-                   help=f"model name or checkpoint; repeat for several (default: {DEFAULT_MODEL})")
-    p.add_argument("--weights", type=Path, help="checkpoint for a single --model")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    add_model(p, repeat=True)
+    add_device(p)
     p.add_argument("--half", action="store_true", help="float16 on CUDA")
     p.add_argument("--frames", type=int, default=100,
                    help="frames to time (default 100, at most the source's)")
@@ -84,7 +81,7 @@ def _on_a_thread(fn, *args):
     def target() -> None:
         try:
             out["value"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
+        except BaseException as exc:
             out["error"] = exc
 
     thread = threading.Thread(target=target, name="endodepth-bench")
@@ -135,7 +132,7 @@ def benchmark(args: argparse.Namespace) -> dict:
     """All the numbers `endodepth bench` prints, as a dict."""
     names = args.model or [DEFAULT_MODEL]
     if args.weights is not None and len(names) != 1:
-        raise EndoDepthError("--weights goes with exactly one --model")
+        raise UsageError("--weights goes with exactly one --model")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

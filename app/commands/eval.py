@@ -6,31 +6,36 @@ import argparse
 import csv
 import json
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from tqdm import tqdm
 
 from endodepth import models
 from endodepth.analysis.depth import valid_mask
-from endodepth.analysis.metrics import MAX_DEPTH, METRICS, MIN_DEPTH, evaluate_frame, summarize
-from endodepth.errors import InputError
-from endodepth.io.atomic import atomic_write
+from endodepth.analysis.metrics import (
+    MAX_DEPTH,
+    METRICS,
+    MIN_DEPTH,
+    evaluate_frame,
+    summarize,
+)
+from endodepth.commands.options import add_device, add_model
+from endodepth.errors import InputError, UsageError
 from endodepth.frame import Frame
+from endodepth.io.atomic import atomic_write
 
 _KEYFRAME = re.compile(r"dataset_?(\d+)[/\\]keyframe_?(\d+)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("root", type=Path, help="SCARED dataset root, one keyframe, or a plain layout with ground truth")
-    p.add_argument("--model", action="append", required=True, metavar="NAME_OR_CHECKPOINT",
-                   help="model name or checkpoint of ours; repeat to compare models on the same frames")
-    p.add_argument("--weights", type=Path, help="weights for the model (only with a single --model)")
+    add_model(p, repeat=True, required=True)
     p.add_argument("--split", type=Path, help="split file (datasetN/keyframeM<TAB>index<TAB>l, index 1-based)")
     p.add_argument("--min-depth", type=float, default=MIN_DEPTH, help="valid ground truth is above this (mm)")
     p.add_argument("--max-depth", type=float, default=MAX_DEPTH, help="valid ground truth is below this (mm)")
     p.add_argument("--no-median-scaling", action="store_true", help="compare relative depth without per-frame scaling")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    add_device(p)
     p.add_argument("--json", type=Path, metavar="OUT", help="write summary and protocol settings as JSON")
     p.add_argument("--csv", type=Path, metavar="OUT", help="write per-frame errors as CSV")
 
@@ -44,8 +49,8 @@ def frame_id(frame: Frame) -> dict[str, object]:
 
 def open_frames(root: Path, split: Path | None = None):
     """The source to evaluate: every frame under `root`, or exactly the frames a split file lists."""
-    from endodepth.io.splits import split_source
     from endodepth.io.detect import open_source
+    from endodepth.io.splits import split_source
 
     source = open_source(root) if split is None else split_source(root, split)
     if not source.has_ground_truth:
@@ -96,11 +101,11 @@ def model_labels(names: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     if args.weights is not None and len(args.model) != 1:
-        raise InputError(args.weights, "--weights goes with exactly one --model")
+        raise UsageError("--weights goes with exactly one --model")
     if not args.root.exists():
         raise InputError(args.root, "no such file or folder")
     if len(set(args.model)) != len(args.model):
-        raise InputError(args.root, "the same --model is given twice")
+        raise UsageError("the same --model is given twice")
     estimators = {
         label: models.create(name, weights=args.weights, device=args.device)
         for label, name in zip(model_labels(args.model), args.model)

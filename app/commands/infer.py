@@ -11,25 +11,26 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
 from endodepth import models
+from endodepth.commands.options import add_device, add_model
 from endodepth.errors import InputError
-from endodepth.io.export import atomic_write, write_depth_npz, write_depth_png16
+from endodepth.frame import Frame
 from endodepth.io.detect import open_source
+from endodepth.io.export import atomic_write, write_depth_npz, write_depth_png16
 from endodepth.io.source import Source
 from endodepth.models.registry import resolve_device
-from endodepth.frame import Frame
-from tqdm import tqdm
 
 FORMATS = ("npy", "npz", "png16")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="image, image folder, video, SCARED keyframe or dataset root")
-    p.add_argument("--model", default="default", help="registered name or one of our checkpoints (default: default)")
-    p.add_argument("--weights", help="checkpoint to load into --model (official layouts are adapted)")
+    add_model(p)
     p.add_argument("--out", type=Path, help="output folder (default: <input>_depth beside the input)")
     p.add_argument("--format", choices=FORMATS, default="npy", help="npy (raw float32), npz (+K, kind), png16")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_device(p)
     p.add_argument("--half", action="store_true", help="float16 inference (CUDA only)")
 
 

@@ -12,21 +12,26 @@ import json
 import math
 import re
 import sys
-from pathlib import Path
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from endodepth import models
 from endodepth.analysis.depth import as_depth
-from endodepth.analysis.selectivity import SPACINGS, SelectivityAccumulator, depth_bin_edges
+from endodepth.analysis.selectivity import (
+    SPACINGS,
+    SelectivityAccumulator,
+    depth_bin_edges,
+)
 from endodepth.commands.infer import untrained_warning
-from endodepth.errors import EndoDepthError, InputError
+from endodepth.commands.options import add_device, add_model, parse_size
+from endodepth.errors import EndoDepthError, InputError, UsageError
+from endodepth.frame import Frame
 from endodepth.io.atomic import atomic_write
 from endodepth.kinds import RELATIVE_INVERSE, finite_positive, unit_of
 from endodepth.models import DepthResult
-from endodepth.frame import Frame
 from endodepth.vis.masks import fov_mask
 
 RANGE_PERCENTILES = (1.0, 99.0)
@@ -35,9 +40,7 @@ MAX_PLOTTED_UNITS = 64
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, help="video, image folder, SCARED keyframe or dataset, or plain layout")
-    p.add_argument("--model", default="default", metavar="NAME_OR_CHECKPOINT",
-                   help="model to dissect (default: default)")
-    p.add_argument("--weights", type=Path, metavar="FILE", help="weights for --model")
+    add_model(p)
     p.add_argument("--layers", nargs="+", metavar="LAYER", help="module names (default: the model's default layers)")
     p.add_argument("--bins", type=int, default=64, help="number of depth bins K (default 64)")
     p.add_argument("--spacing", choices=SPACINGS, default="sid",
@@ -50,19 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: 99th percentile of the first batch's depth)")
     p.add_argument("--depth", choices=("auto", "gt", "prediction"), default="auto",
                    help="depth that defines the bins: auto = ground truth when the source has it, else the prediction")
-    p.add_argument("--analysis-size", type=_size, metavar="WxH",
+    p.add_argument("--analysis-size", type=parse_size, metavar="WxH",
                    help="bring depth (nearest) and features (bilinear) to this size (default: the frame's size)")
     p.add_argument("--batch", type=int, default=4, help="frames per forward pass (default 4)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    add_device(p)
     p.add_argument("--json", type=Path, metavar="OUT", help="write R, bin edges, DS and preferred bins per layer")
     p.add_argument("--plots", type=Path, metavar="DIR", help="write per-layer figures (unit bar charts, sorted R)")
-
-
-def _size(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"(\d+)[xX](\d+)", text)
-    if not m or int(m[1]) < 1 or int(m[2]) < 1:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 320x256, got {text!r}")
-    return int(m[2]), int(m[1])
 
 
 def frame_indices(total: int, wanted: int | None) -> list[int]:
@@ -70,7 +66,7 @@ def frame_indices(total: int, wanted: int | None) -> list[int]:
     if wanted is None or wanted >= total:
         return list(range(total))
     if wanted < 1:
-        raise EndoDepthError(f"--frames must be at least 1, got {wanted}")
+        raise UsageError(f"--frames must be at least 1, got {wanted}")
     return sorted({round(i) for i in np.linspace(0, total - 1, wanted)})
 
 
@@ -138,7 +134,7 @@ def dissect(
                 edges = depth_bin_edges(args.bins, alpha, beta, args.spacing)
             except ValueError as exc:
                 raise EndoDepthError(f"depth bins: {exc}") from None
-            acc = SelectivityAccumulator(edges, args.analysis_size)
+            acc = SelectivityAccumulator(edges, None if args.analysis_size is None else args.analysis_size[::-1])
             info["feature_sizes"] = {k: list(v.shape[1:]) for k, v in results[0].features.items()}
         for depth, result in zip(depths, results):
             if depth is None:
@@ -265,9 +261,9 @@ def _save(fig, path: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.bins < 2:
-        raise EndoDepthError(f"--bins must be at least 2, got {args.bins}")
+        raise UsageError(f"--bins must be at least 2, got {args.bins}")
     if args.batch < 1:
-        raise EndoDepthError(f"--batch must be at least 1, got {args.batch}")
+        raise UsageError(f"--batch must be at least 1, got {args.batch}")
     from endodepth.io.detect import open_source
 
     source = open_source(args.path)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from endodepth.errors import EndoDepthError, InputError
+from endodepth.commands.options import size_type
+from endodepth.errors import InputError, UsageError
 from endodepth.synth import SCENES, SynthSettings, render_sequence
 from endodepth.synth.tissues import PRESETS
 
@@ -19,7 +20,7 @@ _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", tupl
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", type=Path, help="output folder (scared, plain) or .mp4 file (video)")
     p.add_argument("--frames", type=_positive, default=100, help="number of frames (default 100)")
-    p.add_argument("--size", type=_size, default=(320, 256), metavar="WxH", help="frame size (default 320x256)")
+    p.add_argument("--size", type=size_type(minimum=8), default=(320, 256), metavar="WxH", help="frame size (default 320x256)")
     p.add_argument("--seed", type=int, default=0,
                    help="random seed: same seed, same output; seeds >= 1000000 are held out from training")
     p.add_argument("--layout", choices=LAYOUTS, default="scared",
@@ -44,16 +45,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 320x256, not {text!r}") from None
-    if w < 8 or h < 8:
-        raise argparse.ArgumentTypeError(f"size {text} is too small")
-    return w, h
-
-
 def _overrides(items: list[str]) -> dict:
     """--set NAME=VALUE pairs as settings changes, each value parsed (JSON where it is JSON) and
     checked against the type of the setting's default."""
@@ -62,11 +53,11 @@ def _overrides(items: list[str]) -> dict:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or name not in known:
-            raise EndoDepthError(f"--set {item!r}: expected NAME=VALUE with NAME one of {', '.join(known)}")
+            raise UsageError(f"--set {item!r}: expected NAME=VALUE with NAME one of {', '.join(known)}")
         out[name] = _setting_value(item, text, known[name])
         unknown = [t for t in out[name] if t not in PRESETS] if name == "tissues" else []
         if unknown:
-            raise EndoDepthError(f"--set {item!r}: unknown tissue {unknown[0]!r}; known: {', '.join(PRESETS)}")
+            raise UsageError(f"--set {item!r}: unknown tissue {unknown[0]!r}; known: {', '.join(PRESETS)}")
     return out
 
 
@@ -83,7 +74,7 @@ def _setting_value(item: str, text: str, default):
         value = float(value)
     if type(value) is not expected:
         kind = _TYPE_NAMES.get(expected, expected.__name__)
-        raise EndoDepthError(f"--set {item!r}: expected {kind}, e.g. the default {json.dumps(default)}")
+        raise UsageError(f"--set {item!r}: expected {kind}, e.g. the default {json.dumps(default)}")
     return value
 
 

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import torch
 
-from endodepth.errors import InputError
-from endodepth.train.datasets import FrameSet, SynthRecipe, default_workers, render_training_set, split_by_sequence
+from endodepth.commands.options import add_device, size_type
+from endodepth.errors import UsageError
+from endodepth.train.datasets import (
+    FrameSet,
+    SynthRecipe,
+    default_workers,
+    render_training_set,
+    split_by_sequence,
+)
 from endodepth.train.trainer import Trainer, TrainOptions, write_log
 
 _DEFAULTS = TrainOptions()
@@ -25,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=_RECIPE.frames, help="frames per scene")
     p.add_argument("--first-seed", type=int, default=_RECIPE.first_seed, help="seed of the first scene (training seeds < 1000000)")
     p.add_argument("--spread", type=float, default=_RECIPE.spread, help="camera speed factor between kept frames")
-    p.add_argument("--render-size", default=f"{_RECIPE.width}x{_RECIPE.height}", help="rendered frame size WxH")
+    p.add_argument("--render-size", type=size_type(minimum=8), default=(_RECIPE.width, _RECIPE.height), metavar="WxH",
+                   help=f"rendered frame size (default {_RECIPE.width}x{_RECIPE.height})")
     p.add_argument("--val-sequences", type=int, default=8, help="last scenes held back for validation")
     p.add_argument("--steps", type=int, default=_DEFAULTS.steps)
     p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
@@ -39,19 +47,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-every", type=int, default=_DEFAULTS.val_every, help="steps between validations")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: all cores)")
     p.add_argument("--workers", type=int, default=0, help="rendering processes (0: all cores)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    add_device(p)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        width, height = (int(v) for v in args.render_size.lower().split("x"))
-    except ValueError:
-        raise InputError(args.data, f"--render-size must be WxH, got {args.render_size!r}") from None
+    width, height = args.render_size
     recipe = SynthRecipe(args.sequences, args.frames, width, height, args.first_seed, args.spread)
     if not 0 <= args.val_sequences < args.sequences:
-        raise InputError(args.data, f"--val-sequences must be in [0, {args.sequences}), got {args.val_sequences}")
+        raise UsageError(f"--val-sequences must be in [0, {args.sequences}), got {args.val_sequences}")
     folder = render_training_set(args.data, recipe, args.workers or default_workers())
     train_idx, val_idx = split_by_sequence(recipe.sequences * recipe.frames, recipe.frames, args.val_sequences)
     options = TrainOptions(

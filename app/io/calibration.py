@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from endodepth.errors import InputError
 from endodepth.io.atomic import atomic_write
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from endodepth.io.atomic import atomic_write
-from endodepth.kinds import METRIC_MM, RELATIVE, RELATIVE_INVERSE
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
+
+from endodepth.io.atomic import atomic_write
+from endodepth.kinds import METRIC_MM, RELATIVE, RELATIVE_INVERSE
 
 __all__ = [
     "atomic_write", "depth_png16_scale", "write_depth_npz", "write_depth_png16", "write_point_cloud", "write_rgb_png",

@@ -12,9 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+
 from endodepth.errors import InputError, InputWarning
 from endodepth.frame import Frame
-from endodepth.io.calibration import default_intrinsics, read_calibration, scale_intrinsics
+from endodepth.io.calibration import (
+    default_intrinsics,
+    read_calibration,
+    scale_intrinsics,
+)
 from endodepth.io.scared import (
     CALIBRATION,
     FRAME_DATA,
@@ -27,10 +32,16 @@ from endodepth.io.scared import (
     SCENE_POINTS,
     VIDEO,
 )
-from endodepth.io.source import ConcatSource, Source, VideoSource, image_files, image_size, natural_key, rgb_image
+from endodepth.io.source import (
+    ConcatSource,
+    Source,
+    VideoSource,
+    image_files,
+    image_size,
+    natural_key,
+    rgb_image,
+)
 from endodepth.io.tararchive import TarMembers
-
-
 
 
 def read_xyz_tiff(data: bytes | Path, path: Path) -> np.ndarray:

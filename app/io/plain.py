@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from endodepth.errors import InputError
+from endodepth.frame import Frame
 from endodepth.io.atomic import atomic_write
 from endodepth.io.export import write_depth_npz, write_rgb_png
 from endodepth.io.source import Source, rgb_image
-from endodepth.frame import Frame
 from endodepth.kinds import METRIC_MM
 
 META = "meta.json"

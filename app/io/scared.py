@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import tifffile
+
 from endodepth.io.atomic import atomic_write
 from endodepth.io.calibration import StereoCalibration, write_calibration
 from endodepth.io.export import write_rgb_png

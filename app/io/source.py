@@ -12,10 +12,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from endodepth.errors import InputError
-from endodepth.io.calibration import default_intrinsics, read_calibration
-from endodepth.frame import Frame
 from PIL import Image
+
+from endodepth.errors import InputError
+from endodepth.frame import Frame
+from endodepth.io.calibration import default_intrinsics, read_calibration
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 NOMINAL_FPS = 30.0  # for image folders and videos that do not state a frame rate

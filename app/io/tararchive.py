@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import indexed_gzip
+
 from endodepth.errors import InputError
 
 # One seek point per 16 MiB of uncompressed data: ~1 MiB of index per GiB, and a read never

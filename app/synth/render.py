@@ -14,7 +14,7 @@ from endodepth.synth.geometry import NORMAL, ST, TANGENT
 from endodepth.synth.noise import smooth_curve
 from endodepth.synth.scenes import Scene, build_scene
 from endodepth.synth.settings import SynthSettings, random_settings
-from endodepth.synth.shading import auto_exposure, develop, dot, vignette, norm, radiance
+from endodepth.synth.shading import auto_exposure, develop, dot, norm, radiance, vignette
 
 NO_HIT = np.iinfo(np.uint32).max
 

@@ -67,7 +67,7 @@ class SynthSettings:
     gamma: float = 2.2
     white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
-    def replace(self, **changes) -> "SynthSettings":
+    def replace(self, **changes) -> SynthSettings:
         """A copy with some fields changed; unknown names raise TypeError."""
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known

@@ -6,6 +6,7 @@ Camera frame: x right, y down, z forward (OpenCV/SCARED), in the unit of the dep
 from __future__ import annotations
 
 import numpy as np
+
 from endodepth.kinds import finite_positive
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from endodepth.analysis.comparison import GT, abs_difference, align, compare
 from endodepth.models.base import DepthResult
 from endodepth.vis.colormap import FixedRange

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import numpy as np
+
 from endodepth.io.calibration import StereoCalibration
 from endodepth.io.scared import write_keyframe
 

@@ -7,11 +7,12 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
+from io_fixtures import H, W, smooth_frames
+
 from endodepth.cli import main
 from endodepth.errors import InputError
-from endodepth.io.splits import read_split
 from endodepth.io.detect import open_source
-from io_fixtures import H, W, smooth_frames
+from endodepth.io.splits import read_split
 
 
 def expect(path, problem, fn=open_source):

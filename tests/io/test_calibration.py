@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from endodepth.errors import InputError
 from endodepth.io.calibration import (
     StereoCalibration,

@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import open3d as o3d
 import pytest
-from endodepth.io.export import write_depth_npz, write_depth_png16, write_point_cloud
 from PIL import Image
+
+from endodepth.io.export import write_depth_npz, write_depth_png16, write_point_cloud
 
 
 def decode(stored, meta):

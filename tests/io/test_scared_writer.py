@@ -6,9 +6,10 @@ import tarfile
 import cv2
 import numpy as np
 import pytest
+from io_fixtures import smooth_frames
+
 from endodepth.io.calibration import read_calibration
 from endodepth.io.scared import write_video
-from io_fixtures import smooth_frames
 
 
 def test_layout(keyframe):

@@ -6,12 +6,13 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
-from endodepth.io.calibration import default_intrinsics, write_calibration
-from endodepth.io.plain import write_plain
-from endodepth.io.splits import SplitEntry, read_split, split_source
-from endodepth.io.detect import open_source
-from endodepth.io.source import VideoSource
 from io_fixtures import FPS, H, W, make_calib, make_keyframe, smooth_frames
+
+from endodepth.io.calibration import default_intrinsics, write_calibration
+from endodepth.io.detect import open_source
+from endodepth.io.plain import write_plain
+from endodepth.io.source import VideoSource
+from endodepth.io.splits import SplitEntry, read_split, split_source
 
 
 def write_video(path, frames, fps=25.0):

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from endodepth.errors import CheckpointError
 from endodepth.models import create
 from endodepth.models.adapters import (
@@ -14,7 +16,6 @@ from endodepth.models.adapters import (
     unmerge_adapters,
 )
 from endodepth.models.checkpoint import save_checkpoint
-from torch import nn
 
 VITS_BLOCKS, DIM, HIDDEN = 12, 384, 1536
 

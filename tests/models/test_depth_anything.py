@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from endodepth.models import available, create, spec
 from endodepth.models.depth_anything import (
     DepthAnythingV2,

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+
 from endodepth.errors import CheckpointError
 from endodepth.models import create
 from endodepth.models.checkpoint import save_checkpoint

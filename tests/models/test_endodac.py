@@ -4,6 +4,7 @@ notes, section 3.8, not from our model) loads strictly and runs."""
 import numpy as np
 import pytest
 import torch
+
 from endodepth.errors import CheckpointError
 from endodepth.models import create
 from endodepth.models.adapters import trainable_parameters

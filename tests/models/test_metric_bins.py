@@ -116,7 +116,7 @@ def test_conditional_log_binomial_maps_mlp_output_to_mode_and_temperature():
     q = s[0] / (s[0] + s[1])
     t = (50 - 0.0212) * s[2] / (s[2] + s[3]) + 0.0212
     n, k = 63, np.arange(64.0)
-    xlogx = lambda v: np.where(v > 0, v * np.log(np.maximum(v, 1e-300)), 0.0)  # noqa: E731
+    xlogx = lambda v: np.where(v > 0, v * np.log(np.maximum(v, 1e-300)), 0.0)
     logp = (xlogx(n) - xlogx(k) - xlogx(n - k) + k * np.log(q) + (n - k) * np.log(1 - q)) / t
     expected = np.exp(logp - logp.max()) / np.exp(logp - logp.max()).sum()
     assert probs.shape == (1, 64, 2, 2)

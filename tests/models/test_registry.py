@@ -2,6 +2,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+
 from endodepth.cli import main
 from endodepth.errors import EndoDepthError
 from endodepth.models.registry import DeviceError, UnknownModelError, resolve_device, spec

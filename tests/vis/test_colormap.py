@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from matplotlib import colormaps
+
 from endodepth.vis.colormap import (
     COLORMAPS,
     FixedRange,
@@ -12,7 +14,6 @@ from endodepth.vis.colormap import (
     colorize,
     lut,
 )
-from matplotlib import colormaps
 
 
 @pytest.mark.parametrize("name", COLORMAPS)

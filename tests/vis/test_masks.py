@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from endodepth.vis.masks import fov_mask, specular_mask
 
 H, W = 180, 240
