@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from endodepth.commands.options import add_device, size_type
 from endodepth.pipeline.stats import summarize
 
 HEARTBEAT_MS = 10
@@ -25,13 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", help="video, image folder, SCARED keyframe or dataset (default: bundled sample)")
     p.add_argument("--model", action="append", metavar="NAME_OR_CHECKPOINT",
                    help="depth model; repeat to compare models (the first one is shown in the main views)")
-    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default=None, help="where the models run")
+    add_device(p, default=None)
     p.add_argument("--play", action="store_true", help="start playing once the first frame is shown")
     p.add_argument("--quit-after", type=int, metavar="N", help="quit after N frames were shown")
     p.add_argument("--stats-out", metavar="FILE.json", help="write playback statistics when quitting")
     p.add_argument("--every-frame", action="store_true", help="process every frame instead of real-time playback")
     p.add_argument("--screenshot", metavar="FILE.png", help="save a picture of the window when quitting")
-    p.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
+    p.add_argument("--size", type=size_type(minimum=100), default=(1600, 1000), metavar="WxH",
+                   help="window size (default 1600x1000)")
     p.add_argument("--views", metavar="LIST", help=f"comma-separated docks to show, of {','.join(VIEWS)} (default: as saved)")
     return p
 
@@ -229,7 +231,7 @@ def run_app(argv: list[str]) -> int:
 
     store = prefs.settings()
     window = MainWindow(store)
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = args.size
     fresh_layout = store.value("state") is None or bool(args.screenshot)
     if store.value("geometry") is None or args.screenshot:
         window.resize(width, height)
