@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from tqdm import tqdm
 
 from endodepth import models
 from endodepth.commands.options import add_device, add_model
-from endodepth.errors import InputError
+from endodepth.errors import InputError, InputWarning
 from endodepth.frame import Frame
 from endodepth.io.detect import open_source
 from endodepth.io.export import atomic_write, write_depth_npz, write_depth_png16
@@ -80,11 +81,20 @@ def run(args: argparse.Namespace) -> int:
         if out.exists() and not out.is_dir():
             raise InputError(out, "exists and is not a folder (--out names the output folder)")
         out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for i, frame in enumerate(tqdm(source, total=len(source), unit="frame", disable=len(source) == 1)):
+        written, skipped = [], 0
+        for i in tqdm(range(len(source)), unit="frame", disable=len(source) == 1):
+            try:
+                frame = source.frame(i)
+            except InputError as exc:  # one unreadable image does not cost the others
+                warnings.warn(InputWarning(f"{exc}; skipped"), stacklevel=1)
+                skipped += 1
+                continue
             target = out / frame_stem(source, i, frame)
             target.parent.mkdir(parents=True, exist_ok=True)
             result = model.predict(frame.rgb)
             written.append(write_result(target, result.output, result.kind, frame.K, args.format))
     print(f"{model.name}: wrote {len(written)} {args.format} file(s) of {model.kind} to {out}")
+    if skipped:
+        print(f"endodepth infer: {skipped} of {len(source)} frame(s) could not be read and were skipped", file=sys.stderr)
+        return 1
     return 0

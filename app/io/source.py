@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from endodepth.frame import Frame
 from endodepth.io.calibration import default_intrinsics, read_calibration
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+MAX_IMAGE_PIXELS = 2**27  # 134 M pixels, 16x an 8K frame (below PIL's own bomb limit): more is damage or a bomb
 NOMINAL_FPS = 30.0  # for image folders and videos that do not state a frame rate
 _SKIP_AHEAD = 16  # decode forward instead of seeking when the wanted frame is this close ahead
 # FFmpeg's own messages about damaged files would break our one-line errors (read at first use).
@@ -107,11 +109,43 @@ class Source(ABC):
 
 
 def rgb_image(path: Path) -> np.ndarray:
-    """An image file as RGB uint8; unreadable -> InputError naming the file."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """An image file as RGB uint8; unreadable or too large -> InputError naming the file.
+
+    The header's size is checked before decoding, so a file claiming billions of pixels (a
+    decompression bomb) is refused instead of exhausting memory or tripping OpenCV's own limit.
+    """
+    _check_pixels(path)
+    try:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise InputError(path, f"cannot be read as an image ({_first_line(exc)})") from None
     if bgr is None:
         raise InputError(path, "cannot be read as an image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def _check_pixels(path: Path) -> None:
+    """Refuse an image whose header claims more than MAX_IMAGE_PIXELS; headers PIL cannot parse pass."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit below decides
+            with Image.open(path) as im:
+                claimed = f"{im.size[0]}x{im.size[1]}" if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS else None
+    except Image.DecompressionBombError as exc:  # PIL refuses to open far larger ones: it states the count
+        m = re.search(r"\((\d+) pixels\)", str(exc))
+        claimed = f"{int(m[1]):,}" if m else "too many"
+    except (OSError, ValueError, SyntaxError):
+        return  # not a format PIL knows: OpenCV decides
+    if claimed is not None:
+        raise InputError(
+            path, f"header claims {claimed} pixels, more than the {MAX_IMAGE_PIXELS // 10**6} M pixels accepted "
+            "(damaged, or a decompression bomb?)"
+        )
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -119,7 +153,7 @@ def image_size(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return im.size
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InputError(path, f"cannot be read as an image ({exc})") from None
 
 
@@ -235,7 +269,7 @@ class ImageFolderSource(Source):
         if not self.files:
             raise InputError(self.path, _no_images_problem(self.path))
         self.fps = fps
-        first = rgb_image(self.files[0])
+        first = _first_readable(self.files)
         self.size = (first.shape[1], first.shape[0])
         folder = self.path if self.path.is_dir() else self.path.parent
         K = _calibration_beside(self.size, folder / "endoscope_calibration.yaml")
@@ -255,6 +289,17 @@ class ImageFolderSource(Source):
                 f"is {self.size[0]}x{self.size[1]}",
             )
         return self.make_frame(i, rgb)
+
+
+def _first_readable(files: Sequence[Path]) -> np.ndarray:
+    """The first of `files` that decodes (its size is the folder's); none -> the first file's InputError."""
+    first_error = None
+    for path in files:
+        try:
+            return rgb_image(path)
+        except InputError as exc:
+            first_error = first_error or exc
+    raise first_error
 
 
 def image_files(folder: Path) -> list[Path]:
