@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -82,8 +83,8 @@ class PlainSource(Source):
                 with np.load(npz_path) as npz:
                     gt = npz["depth"].astype(np.float32)
                     pose = npz["pose"] if "pose" in npz else None
-            except (OSError, ValueError, KeyError) as exc:
-                raise InputError(npz_path, f"not a readable depth NPZ ({exc})") from None
+            except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+                raise InputError(npz_path, f"not a readable depth NPZ ({type(exc).__name__}: {exc})") from None
             w, h = self.size
             if gt.shape != (h, w):
                 raise InputError(npz_path, f"depth of shape {gt.shape} does not match the {w}x{h} frames")
