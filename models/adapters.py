@@ -29,7 +29,9 @@ from endodepth.models.registry import register
 
 SUBSPACES = ("attention", "mlp", "conv", "head")
 _LINEAR_TARGETS = {"attention": ("attn.qkv", "attn.proj"), "mlp": ("mlp.fc1", "mlp.fc2")}
-_HEAD_CONVS = r"depth_head\.scratch\.(layer\d_rn|refinenet\d\.(out_conv|resConfUnit\d\.conv\d)|output_conv1|output_conv2\.0)"
+_HEAD_CONVS = (
+    r"depth_head\.scratch\.(layer\d_rn|refinenet\d\.(out_conv|resConfUnit\d\.conv\d)|output_conv1|output_conv2\.0)"
+)
 _ADAPTER_MARKS = ("lora_", ".residual_.")
 
 
@@ -239,7 +241,9 @@ def load_adapters(model: nn.Module, path: str | Path) -> None:
         raise CheckpointError(path, f"holds adapters for {info['model']}, not {model.name}")
     missing = sorted(set(adapter_state_dict(model)) - set(tensors))
     if missing:
-        raise CheckpointError(path, f"is not a complete adapter file for {model.name}; missing: {', '.join(missing[:12])}")
+        raise CheckpointError(
+            path, f"is not a complete adapter file for {model.name}; missing: {', '.join(missing[:12])}"
+        )
     load_into(model, path, tensors, lambda sd, m: {**m.state_dict(), **sd})
 
 

@@ -20,7 +20,8 @@ class DepthResult:
 
     `output` is the network's map as it comes out, of `kind` (endodepth.kinds): RELATIVE_INVERSE
     (affine-invariant disparity, not depth), RELATIVE (depth up to scale) or METRIC_MM; turn it into
-    depth with `analysis.depth.as_depth`. `uncertainty` is a per-pixel standard deviation in the same unit. `features` maps layer names to (C, h, w) float32 maps.
+    depth with `analysis.depth.as_depth`. `uncertainty` is a per-pixel standard deviation in the same unit.
+    `features` maps layer names to (C, h, w) float32 maps.
     `timings` holds milliseconds per stage.
     """
 

@@ -98,12 +98,15 @@ def load_into(
     own = model.state_dict()
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
-    wrong = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape]
+    wrong = [
+        f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape
+    ]
     if missing or unexpected or wrong:
         parts = []
         for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", wrong)):
             if keys:
-                shown = ", ".join(keys[:_LIST_LIMIT]) + (f", ... ({len(keys)} in all)" if len(keys) > _LIST_LIMIT else "")
+                more = f", ... ({len(keys)} in all)" if len(keys) > _LIST_LIMIT else ""
+                shown = ", ".join(keys[:_LIST_LIMIT]) + more
                 parts.append(f"{label}: {shown}")
         name = getattr(model, "name", type(model).__name__)
         raise CheckpointError(path, f"does not fit {name}; " + "; ".join(parts))

@@ -27,7 +27,8 @@ BIN_CENTERS_TYPES = ("softplus", "normed")
 
 def _mlp(cin: int, hidden: int, cout: int, act: nn.Module, hidden_act: nn.Module | None = None) -> nn.Sequential:
     """1x1 conv, activation, 1x1 conv, output activation."""
-    return nn.Sequential(nn.Conv2d(cin, hidden, 1), hidden_act or nn.ReLU(inplace=True), nn.Conv2d(hidden, cout, 1), act)
+    hidden_act = hidden_act or nn.ReLU(inplace=True)
+    return nn.Sequential(nn.Conv2d(cin, hidden, 1), hidden_act, nn.Conv2d(hidden, cout, 1), act)
 
 
 def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -173,7 +174,9 @@ class MetricBinsHead(nn.Module):
                            agg=attractor_kind, normed=bin_centers_type == "normed")
             for n in n_attractors
         )
-        self.distribution = ConditionalLogBinomial(last_channels, embed_dim, n_bins, min_temp=min_temp, max_temp=max_temp)
+        self.distribution = ConditionalLogBinomial(
+            last_channels, embed_dim, n_bins, min_temp=min_temp, max_temp=max_temp
+        )
 
     def bins(
         self, bottleneck: torch.Tensor, levels: Sequence[torch.Tensor], last: torch.Tensor

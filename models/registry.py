@@ -121,7 +121,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     except RuntimeError as exc:
         raise DeviceError(f"device {device!r}: {str(exc).splitlines()[0]}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"device {device!r}: CUDA is not available on this machine (torch sees no GPU); use --device cpu")
+        raise DeviceError(
+            f"device {device!r}: CUDA is not available on this machine (torch sees no GPU); use --device cpu"
+        )
     return dev
 
 

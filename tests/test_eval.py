@@ -61,7 +61,7 @@ class Oracle:
         self.gts, self.kind = gts, kind
 
     def predict(self, rgb):
-        i, k = divmod(int(round((float(rgb.mean()) - 20) / 10)), 4)
+        i, k = divmod(round((float(rgb.mean()) - 20) / 10), 4)
         depth = np.nan_to_num(self.gts[k + 1][i], nan=50.0) * 3.0
         return DepthResult(output=1 / depth if self.kind == "relative-inverse" else depth, kind=self.kind)
 

@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             written.append(write_result(target, result.output, result.kind, frame.K, args.format))
     print(f"{model.name}: wrote {len(written)} {args.format} file(s) of {model.kind} to {out}")
     if skipped:
-        print(f"endodepth infer: {skipped} of {len(source)} frame(s) could not be read and were skipped", file=sys.stderr)
+        print(f"endodepth infer: {skipped} of {len(source)} frame(s) could not be read and were skipped",
+              file=sys.stderr)
         return 1
     return 0

@@ -20,7 +20,8 @@ _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", tupl
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", type=Path, help="output folder (scared, plain) or .mp4 file (video)")
     p.add_argument("--frames", type=_positive, default=100, help="number of frames (default 100)")
-    p.add_argument("--size", type=size_type(minimum=8), default=(320, 256), metavar="WxH", help="frame size (default 320x256)")
+    p.add_argument("--size", type=size_type(minimum=8), default=(320, 256), metavar="WxH",
+                   help="frame size (default 320x256)")
     p.add_argument("--seed", type=int, default=0,
                    help="random seed: same seed, same output; seeds >= 1000000 are held out from training")
     p.add_argument("--layout", choices=LAYOUTS, default="scared",

@@ -25,12 +25,14 @@ _RECIPE = SynthRecipe()
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", type=Path, help="checkpoint to write (.safetensors or .pth); a .log.jsonl goes beside it")
-    p.add_argument("--model", default=_DEFAULTS.model, help=f"architecture to train from scratch (default {_DEFAULTS.model})")
+    p.add_argument("--model", default=_DEFAULTS.model,
+                   help=f"architecture to train from scratch (default {_DEFAULTS.model})")
     p.add_argument("--data", type=Path, default=Path("data/synth-train"),
                    help="folder of the rendered training set; rendered there when missing (default data/synth-train)")
     p.add_argument("--sequences", type=int, default=_RECIPE.sequences, help="synthetic scenes to render")
     p.add_argument("--frames", type=int, default=_RECIPE.frames, help="frames per scene")
-    p.add_argument("--first-seed", type=int, default=_RECIPE.first_seed, help="seed of the first scene (training seeds < 1000000)")
+    p.add_argument("--first-seed", type=int, default=_RECIPE.first_seed,
+                   help="seed of the first scene (training seeds < 1000000)")
     p.add_argument("--spread", type=float, default=_RECIPE.spread, help="camera speed factor between kept frames")
     p.add_argument("--render-size", type=size_type(minimum=8), default=(_RECIPE.width, _RECIPE.height), metavar="WxH",
                    help=f"rendered frame size (default {_RECIPE.width}x{_RECIPE.height})")
@@ -39,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
     p.add_argument("--lr", type=float, default=_DEFAULTS.lr)
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="seed of initialisation, batches and augmentation")
-    p.add_argument("--gradient-weight", type=float, default=_DEFAULTS.gradient_weight, help="weight of gradient matching")
+    p.add_argument("--gradient-weight", type=float, default=_DEFAULTS.gradient_weight,
+                   help="weight of gradient matching")
     p.add_argument("--selectivity-layers", nargs="+", default=[], metavar="LAYER",
                    help="layers that get the depth-selectivity assign regulariser (You et al. 2021)")
     p.add_argument("--selectivity-weight", type=float, default=_DEFAULTS.selectivity_weight,

@@ -78,9 +78,13 @@ def read_calibration(path: str | Path) -> StereoCalibration:
 def _check_camera_matrix(path: Path, key: str, K: np.ndarray) -> None:
     """A camera matrix has positive focal lengths and the last row 0 0 1; else InputError naming the key."""
     if not (K[0, 0] > 0 and K[1, 1] > 0):
-        raise InputError(path, f"calibration key '{key}' has focal lengths fx={K[0, 0]:g} fy={K[1, 1]:g}; both must be > 0")
+        raise InputError(
+            path, f"calibration key '{key}' has focal lengths fx={K[0, 0]:g} fy={K[1, 1]:g}; both must be > 0"
+        )
     if not np.array_equal(K[2], [0.0, 0.0, 1.0]):
-        raise InputError(path, f"calibration key '{key}' is not a camera matrix: its last row is {K[2].tolist()}, not [0, 0, 1]")
+        raise InputError(
+            path, f"calibration key '{key}' is not a camera matrix: its last row is {K[2].tolist()}, not [0, 0, 1]"
+        )
 
 
 def write_calibration(path: str | Path, calib: StereoCalibration) -> Path:

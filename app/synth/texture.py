@@ -90,7 +90,8 @@ def make_texture(rng: np.random.Generator, size: int = 512, texel_mm: float = 0.
     fields[..., BLOTCH] = fractal_noise(rng, size, 30 * mm, octaves=2, gain=0.4)
     fields[..., MOTTLE] = fractal_noise(rng, size, 2.5 * mm, octaves=2)
     # softened by half a texel so magnified close-ups show smooth vessels, not texel steps
-    fields[..., VESSEL] = _blur_wrap(_vessels(rng, size, int(30 * vessel_density), width_px=(0.35 * mm, 0.08 * mm)), 0.6)
+    vessels = _vessels(rng, size, int(30 * vessel_density), width_px=(0.35 * mm, 0.08 * mm))
+    fields[..., VESSEL] = _blur_wrap(vessels, 0.6)
     fields[..., DEEP_VESSEL] = _blur_wrap(
         _vessels(rng, size, int(12 * vessel_density), width_px=(1.2 * mm, 0.4 * mm)), 0.6 * mm)
     fields[..., WETNESS] = 0.5 + 0.5 * np.tanh(1.5 * periodic_noise(rng, size, 8 * mm))

@@ -129,5 +129,7 @@ def render_heldout_scared(
             raise ValueError(f"seed {seed} is a training seed; held-out seeds start at 1_000_000")
         settings = random_settings(np.random.default_rng(seed))
         seq = render_sequence(frames, width, height, seed, settings=settings, stereo=True)
-        write_keyframe(root / name, seq.rgb, seq.right_rgb, seq.xyz, seq.right_xyz, seq.poses, seq.calibration(), seq.fps)
+        write_keyframe(
+            root / name, seq.rgb, seq.right_rgb, seq.xyz, seq.right_xyz, seq.poses, seq.calibration(), seq.fps
+        )
     return root

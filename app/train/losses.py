@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 
 
-def silog(log_pred: torch.Tensor, log_gt: torch.Tensor, valid: torch.Tensor, variance_focus: float = 0.85) -> torch.Tensor:
+def silog(
+    log_pred: torch.Tensor, log_gt: torch.Tensor, valid: torch.Tensor, variance_focus: float = 0.85
+) -> torch.Tensor:
     """Scale-invariant log loss (Eigen et al.; BTS): sqrt(mean g^2 - lambda (mean g)^2) per image, g = log ratio.
 
     lambda = 1 ignores the scale entirely; below 1 a little of it is learnt. Mean over images.
@@ -22,7 +24,9 @@ def silog(log_pred: torch.Tensor, log_gt: torch.Tensor, valid: torch.Tensor, var
     return (mean_sq - variance_focus * mean * mean).clamp_min(1e-8).sqrt().mean()
 
 
-def gradient_matching(log_pred: torch.Tensor, log_gt: torch.Tensor, valid: torch.Tensor, scales: int = 3) -> torch.Tensor:
+def gradient_matching(
+    log_pred: torch.Tensor, log_gt: torch.Tensor, valid: torch.Tensor, scales: int = 3
+) -> torch.Tensor:
     """Multi-scale gradient matching of the log-depth difference (MiDaS): sharp, scale-free edges.
 
     At each scale the difference of log depths is compared between neighbouring valid pixels.
@@ -43,5 +47,7 @@ def gradient_matching(log_pred: torch.Tensor, log_gt: torch.Tensor, valid: torch
 def normalised_log_depth(depth: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """log depth minus each image's median log depth over its valid pixels (0 where invalid)."""
     log_d = torch.where(valid > 0, depth.clamp_min(1e-6).log(), torch.zeros_like(depth))
-    medians = torch.stack([ld[v > 0].median() if bool((v > 0).any()) else ld.new_zeros(()) for ld, v in zip(log_d, valid)])
+    medians = torch.stack(
+        [ld[v > 0].median() if bool((v > 0).any()) else ld.new_zeros(()) for ld, v in zip(log_d, valid)]
+    )
     return (log_d - medians.view(-1, 1, 1, 1)) * valid

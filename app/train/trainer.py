@@ -87,7 +87,9 @@ class Trainer:
         modules = dict(self.model.named_modules())
         for layer in options.selectivity_layers:
             if layer not in modules:
-                raise KeyError(f"{self.model.name} has no layer {layer!r}; try one of {', '.join(self.model.default_layers)}")
+                raise KeyError(
+                    f"{self.model.name} has no layer {layer!r}; try one of {', '.join(self.model.default_layers)}"
+                )
             modules[layer].register_forward_hook(self._keep(layer))
 
     def _lr_factor(self, step: int) -> float:

@@ -125,7 +125,7 @@ def test_cli_reports_one_line(tmp_path, capsys):
 def test_scene_points_archive_not_gzip(keyframe):
     archive = keyframe.folder / "data" / "scene_points.tar.gz"
     archive.write_text("not an archive")
-    with pytest.raises(InputError, match="not a readable tar.gz archive") as info:
+    with pytest.raises(InputError, match=r"not a readable tar\.gz archive") as info:
         open_source(keyframe.folder).frame(0)
     assert info.value.path == archive
 

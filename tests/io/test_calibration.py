@@ -52,7 +52,7 @@ def test_scale_intrinsics():
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(InputError, match="c.yaml: calibration file not found"):
+    with pytest.raises(InputError, match=r"c\.yaml: calibration file not found"):
         read_calibration(tmp_path / "c.yaml")
 
 

@@ -9,6 +9,7 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+
 from endodepth.cli import main
 from endodepth.io.keyframes import ScaredKeyframeSource
 

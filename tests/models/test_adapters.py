@@ -122,7 +122,7 @@ def test_incomplete_adapter_file_is_refused(tmp_path):
         model = create("depth-anything-v2-vits-lora", device="meta")
     tensors = {k: torch.zeros(v.shape) for k, v in list(adapter_state_dict(model).items())[:3]}
     path = save_checkpoint(tensors, tmp_path / "partial.pth", model.name)
-    with pytest.raises(CheckpointError, match="partial.pth.*missing"):
+    with pytest.raises(CheckpointError, match=r"partial\.pth.*missing"):
         load_adapters(model, path)
     other = save_checkpoint(tensors, tmp_path / "other.pth", "endodac")
     with pytest.raises(CheckpointError, match="for endodac"):

@@ -61,7 +61,7 @@ def test_mismatch_lists_missing_unexpected_and_shapes(tmp_path):
 def test_not_a_checkpoint(tmp_path):
     path = tmp_path / "notes.pth"
     path.write_text("hello")
-    with pytest.raises(CheckpointError, match="notes.pth"):
+    with pytest.raises(CheckpointError, match=r"notes\.pth"):
         read_checkpoint(path)
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         read_checkpoint(tmp_path / "absent.safetensors")

@@ -111,5 +111,5 @@ def test_checkpoint_of_another_model_names_the_keys(depth_model_pth, tmp_path):
     assert "unexpected keys: depth_head.conv_depth_1.head.0.bias" in msg
     da = tmp_path / "da.pth"
     torch.save({"pretrained.cls_token": torch.zeros(1, 1, D)}, da)
-    with pytest.raises(CheckpointError, match="missing keys: encoder.cls_token"):
+    with pytest.raises(CheckpointError, match=r"missing keys: encoder\.cls_token"):
         create("endodac", weights=da)
