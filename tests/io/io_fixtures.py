@@ -1,5 +1,7 @@
 """Small real-format data built with our own writers (64x80 per view, 4 frames)."""
 
+import io
+import tarfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,3 +63,15 @@ def make_keyframe(folder, seed: int = 0, n: int = N, h: int = H, w: int = W) -> 
     poses[0] = np.eye(4)
     write_keyframe(folder, left, right, lx, rx, poses, calib, FPS)
     return Keyframe(folder, left, right, lx, rx, poses, calib)
+
+
+def replace_tar_member(archive, member: str, data: bytes) -> None:
+    """Rewrite a .tar.gz with `member` holding `data` (the other members kept)."""
+    with tarfile.open(archive) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    members[member] = data
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))

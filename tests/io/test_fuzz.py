@@ -4,14 +4,13 @@ Each valid file (written by our own writers) is replaced by truncations, random 
 reading the whole source must then either work or raise an EndoDepthError whose message is one line.
 """
 
-import io
 import shutil
 import tarfile
 import warnings
 
 import numpy as np
 import pytest
-from io_fixtures import make_keyframe
+from io_fixtures import make_keyframe, replace_tar_member
 
 from endodepth.errors import EndoDepthError
 from endodepth.io.detect import open_source
@@ -85,14 +84,7 @@ def _damage(target, member, data: bytes) -> None:
     if member is None:
         target.write_bytes(data)
         return
-    with tarfile.open(target) as tar:
-        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
-    members[member] = data
-    with tarfile.open(target, "w:gz") as tar:
-        for name, content in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
+    replace_tar_member(target, member, data)
 
 
 @pytest.mark.parametrize("fmt", CASES)

@@ -1,14 +1,13 @@
 """Bad input a new user runs into: each ends in one line (or a warning) that names the file, never a traceback."""
 
-import io
 import json
 import struct
-import tarfile
 import zlib
 
 import cv2
 import numpy as np
 import pytest
+from io_fixtures import replace_tar_member
 
 from endodepth.cli import main
 from endodepth.io.keyframes import ScaredKeyframeSource
@@ -37,15 +36,7 @@ def test_decompression_bomb_png_is_one_line(tmp_path, capsys, command):
 
 
 def _rewrite_frame_data(folder, member: str, data: bytes) -> None:
-    archive = folder / "data" / "frame_data.tar.gz"
-    with tarfile.open(archive) as tar:
-        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
-    members[member] = data
-    with tarfile.open(archive, "w:gz") as tar:
-        for name, content in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
+    replace_tar_member(folder / "data" / "frame_data.tar.gz", member, data)
 
 
 def test_malformed_frame_data_warns_and_goes_on_without_poses(keyframe):
