@@ -46,14 +46,15 @@ class ThreadBudget:
 def plan(cores: int | None = None, torch_threads: int | None = None, opencv_threads: int | None = None) -> ThreadBudget:
     """The budget for `cores` (default: this machine's); explicit counts override the rule.
 
-    Rule (measured on 2 cores, see README's benchmark section): torch takes every core the
-    decode and GUI threads do not need, at least one; OpenCV runs serial below 8 cores (its
-    resizes and colour maps are small next to inference and a pool there only competes), and
-    gets the cores torch leaves above that.
+    Rule (measured on 2 cores, see README's benchmark section: one torch thread ran inference
+    about 2x faster than two beside the decode thread): torch leaves one core to the decode and
+    GUI threads up to 4 cores and two above; OpenCV runs serial below 8 cores (its resizes and
+    colour maps are small next to inference and a pool there only competes) and gets the cores
+    torch leaves above that.
     """
     cores = available_cores() if cores is None else max(1, int(cores))
     if torch_threads is None:
-        torch_threads = max(1, cores - PIPELINE_THREADS) if cores > 4 else cores
+        torch_threads = max(1, cores - (1 if cores <= 4 else PIPELINE_THREADS))
     if opencv_threads is None:
         opencv_threads = 0 if cores < 8 else max(0, cores - torch_threads)
     return ThreadBudget(cores, max(1, int(torch_threads)), max(0, int(opencv_threads)))

@@ -5,8 +5,9 @@ import torch
 from endodepth.threads import ThreadBudget, apply, plan
 
 
-def test_two_cores_give_torch_both_and_keep_opencv_serial():
-    assert plan(2) == ThreadBudget(cores=2, torch_threads=2, opencv_threads=0)
+def test_two_cores_leave_one_to_decoding_and_keep_opencv_serial():
+    assert plan(2) == ThreadBudget(cores=2, torch_threads=1, opencv_threads=0)
+    assert plan(4).torch_threads == 3
     assert plan(1) == ThreadBudget(cores=1, torch_threads=1, opencv_threads=0)
 
 

@@ -5,7 +5,13 @@ import os
 
 import numpy as np
 from endodepth.cli import main
-from endodepth.io.gt_cache import GroundTruthCache, cache_info, cache_root, clear_cache, evict
+from endodepth.io.gt_cache import (
+    GroundTruthCache,
+    cache_info,
+    cache_root,
+    clear_cache,
+    evict,
+)
 from endodepth.io.scared import SCENE_POINTS, ScaredKeyframeSource
 
 
