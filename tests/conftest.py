@@ -8,6 +8,15 @@ import torch
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_folder(tmp_path_factory):
+    """Ground truth cached in a temp folder, never in the user's cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ENDODEPTH_CACHE", str(tmp_path_factory.mktemp("endodepth-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -22,6 +22,8 @@ from endodepth.io.detect import open_source
 from endodepth.models.registry import resolve_device
 from endodepth.pipeline.runner import Pipeline, PostOptions, Runner
 from endodepth.pipeline.stats import summarize
+from endodepth.threads import apply as apply_threads
+from endodepth.threads import plan as plan_threads
 from endodepth.vis.colormap import COLORMAPS
 
 
@@ -35,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=3, help="untimed inference passes first (default 3)")
     p.add_argument("--max-points", type=int, default=50_000, help="point budget of the back-projection")
     p.add_argument("--colormap", default="turbo", choices=COLORMAPS)
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: the thread budget, endodepth.threads)")
+    p.add_argument("--cv2-threads", type=int, help="OpenCV threads, 0 serial (default: the thread budget)")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers as JSON")
 
 
@@ -133,8 +136,7 @@ def benchmark(args: argparse.Namespace) -> dict:
     names = args.model or [DEFAULT_MODEL]
     if args.weights is not None and len(names) != 1:
         raise UsageError("--weights goes with exactly one --model")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    budget = apply_threads(plan_threads(torch_threads=args.threads or None, opencv_threads=args.cv2_threads))
     device = resolve_device(args.device)
     nets = [models.create(n, weights=args.weights, device=device, half=args.half) for n in names]
     source = open_source(args.path)
@@ -166,6 +168,7 @@ def benchmark(args: argparse.Namespace) -> dict:
         "device": str(device),
         "half": bool(args.half),
         "torch_threads": torch.get_num_threads(),
+        "thread_budget": budget.describe(),
         **stages,
         "end_to_end": end_to_end,
         "realtime": live,
@@ -187,6 +190,7 @@ def report(r: dict) -> str:
         f"{r['source'].get('name', '')}: {r['frames']} frames"
         + (f" {r['size'][0]}x{r['size'][1]}" if r["size"] else "")
         + f" | models {', '.join(r['models'])} | device {r['device']}{' fp16' if r['half'] else ''}",
+        r["thread_budget"],
         f"{'stage (ms per frame)':22} {'mean':>9} {'p50':>9} {'p95':>9} {'p99':>9} {'fps':>9}",
         _row("decode", r["decode"]),
         _row("inference", r["inference"]),

@@ -20,6 +20,7 @@ from endodepth.io.calibration import (
     read_calibration,
     scale_intrinsics,
 )
+from endodepth.io.gt_cache import GroundTruthCache
 from endodepth.io.scared import (
     CALIBRATION,
     FRAME_DATA,
@@ -100,7 +101,8 @@ class ScaredKeyframeSource(Source):
     """One SCARED keyframe: the left (or right) view of data/rgb.mp4, or the single keyframe image.
 
     K is the calibration's M1 (M2 for the right view) scaled to the frame size; ground truth is Z of
-    scene_points%06d.tiff read straight from the tar.gz; pose is frame_data's `camera-pose`.
+    scene_points%06d.tiff read from the tar.gz through the ground-truth cache (endodepth.io.gt_cache);
+    pose is frame_data's `camera-pose`.
     """
 
     kind = "scared-keyframe"
@@ -114,6 +116,9 @@ class ScaredKeyframeSource(Source):
         # the stacked video's own K is never used: K comes from the keyframe's calibration below
         self._video = VideoSource(folder / VIDEO, K=np.eye(3)) if (folder / VIDEO).is_file() else None
         self._scene: TarMembers | None = None
+        self._gt_cache: GroundTruthCache | None = None
+        # True: frame() leaves gt_depth None and a GroundTruthReader fetches ground_truth(i) aside
+        self.defer_ground_truth = False
         self._frame_data: TarMembers | None = None
         if self._video is not None:
             w, h2 = self._video.size
@@ -153,7 +158,8 @@ class ScaredKeyframeSource(Source):
         else:
             stacked, h = self._video.image(i), self.size[1]
             rgb = stacked[:h] if self.side == "l" else stacked[h:]
-            gt, pose = self._scene_depth(i), self._pose(i)
+            gt = None if self.defer_ground_truth else self._scene_depth(i)
+            pose = self._pose(i)
         return self.make_frame(i, np.ascontiguousarray(rgb), gt, pose)
 
     def _keyframe_depth(self) -> np.ndarray | None:
@@ -167,12 +173,28 @@ class ScaredKeyframeSource(Source):
             )
         return _depth(xyz)
 
+    def ground_truth(self, i: int) -> np.ndarray | None:
+        """Ground-truth Z of frame `i` alone (for a reader off the display path), None without one."""
+        self._check_index(i)
+        return self._keyframe_depth() if self._video is None else self._scene_depth(i)
+
     def _scene_depth(self, i: int) -> np.ndarray | None:
+        """Z of scene_points frame `i`, from the ground-truth cache or decoded (and then cached)."""
         if not self.has_ground_truth:
             return None
+        if self._gt_cache is None:
+            self._gt_cache = GroundTruthCache(self.path / SCENE_POINTS, self.side)
+        name = SCENE_NAME.format(i)
+        z = self._gt_cache.get(name, (self.size[1], self.size[0]))
+        if z is None:
+            z = self._decode_scene_depth(name)
+            if z is not None:
+                self._gt_cache.put(name, z)
+        return z
+
+    def _decode_scene_depth(self, name: str) -> np.ndarray | None:
         if self._scene is None:
             self._scene = TarMembers(self.path / SCENE_POINTS)
-        name = SCENE_NAME.format(i)
         data = self._scene.read(name)
         if data is None:
             return None
