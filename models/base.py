@@ -21,7 +21,8 @@ class DepthResult:
     `kind` says what `depth` holds: "relative-inverse" (affine-invariant disparity),
     "relative" (depth up to scale) or "metric-mm". `uncertainty` is a per-pixel standard
     deviation in the same unit. `features` maps layer names to (C, h, w) float32 maps.
-    `timings` holds milliseconds per stage.
+    `timings` holds milliseconds per stage. `confidence` in [0, 1] per pixel, when the model
+    states one (stereo matching: 0 where no match).
     """
 
     depth: np.ndarray
@@ -30,6 +31,7 @@ class DepthResult:
     features: dict[str, np.ndarray] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     model: str = ""
+    confidence: np.ndarray | None = None
 
 
 class DepthEstimator(nn.Module):
@@ -47,6 +49,7 @@ class DepthEstimator(nn.Module):
     default_layers: tuple[str, ...] = ()
     align_corners: bool = True
     antialias: bool = False  # antialiased (area-like) shrinking in the default `preprocess`
+    needs_stereo: bool = False  # True: `predict_frame` reads the frame's right view and calibration
 
     def __init__(self) -> None:
         super().__init__()
@@ -138,6 +141,10 @@ class DepthEstimator(nn.Module):
     def predict(self, rgb: np.ndarray, layers: Iterable[str] = ()) -> DepthResult:
         """Depth for one (H, W, 3) uint8 RGB frame."""
         return self.predict_batch([rgb], layers)[0]
+
+    def predict_frame(self, frame, layers: Iterable[str] = ()) -> DepthResult:
+        """Depth for a decoded `Frame`: its left image for monocular models (stereo models override)."""
+        return self.predict(frame.rgb, layers)
 
     def _to_input_size(self, t: torch.Tensor, height: int, width: int) -> torch.Tensor:
         if t.shape[-2:] == (height, width):

@@ -322,9 +322,14 @@ class ConcatSource(Source):
         return f"{part.name} ({', '.join(notes)})"
 
 
-def open_source(path: str | Path) -> Source:
-    """Open a video, image folder or image, SCARED keyframe/dataset, AF-SfMLearner tree or plain layout."""
+def open_source(path: str | Path, stereo: str | None = None) -> Source:
+    """Open a video, image folder or image, SCARED keyframe/dataset, AF-SfMLearner tree or plain layout.
+
+    `stereo` ("sbs" or "stacked") opens a video as a stereo pair with the calibration beside it;
+    without it a video is stereo when that calibration fits half its frame (endodepth.io.stereo).
+    """
     from endodepth.io import plain, scared
+    from endodepth.io.stereo import open_stereo_video
 
     path = Path(path)
     if not path.exists():
@@ -335,7 +340,7 @@ def open_source(path: str | Path) -> Source:
             return scared.ScaredKeyframeSource(keyframe)
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return ImageFolderSource(path, files=[path])
-        return VideoSource(path)
+        return open_stereo_video(path, stereo) or VideoSource(path)
     for detect in (plain.open_plain, scared.open_scared):
         source = detect(path)
         if source is not None:
