@@ -16,7 +16,9 @@ import torch
 from endodepth import models
 from endodepth.errors import EndoDepthError
 from endodepth.io.atomic import atomic_write
+from endodepth.commands.infer import add_stereo_arguments, create_model
 from endodepth.io.source import open_source
+from endodepth.io.stereo import require_stereo
 from endodepth.models.registry import resolve_device
 from endodepth.pipeline.runner import Pipeline, PostOptions, Runner
 from endodepth.pipeline.stats import summarize
@@ -40,6 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--colormap", default="turbo", choices=COLORMAPS)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers as JSON")
+    add_stereo_arguments(p)
 
 
 def _stage(ms: list[float]) -> dict:
@@ -139,9 +142,11 @@ def benchmark(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    nets = [models.create(n, weights=args.weights, device=device, half=args.half) for n in names]
-    source = open_source(args.path)
+    nets = [create_model(args, n, device) for n in names]
+    source = open_source(args.path, args.stereo)
     try:
+        for net in nets:
+            require_stereo(source, net.name, net.needs_stereo)
         count = max(1, min(args.frames, len(source)))
         window = _Window(source, count)
         post = PostOptions(max_points=args.max_points, fov=True, colormap=args.colormap)

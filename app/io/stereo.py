@@ -50,15 +50,21 @@ def calibration_beside(path: Path) -> Path | None:
     return None
 
 
+def _off_centre(K: np.ndarray, size: tuple[int, int]) -> float:
+    """How far a principal point is from the centre of a (width, height) image, as a fraction of its side."""
+    (w, h), (cx, cy) = size, K[:2, 2]
+    return max(abs(cx - w / 2) / w, abs(cy - h / 2) / h)
+
+
 def detect_layout(calib: StereoCalibration, frame_size: tuple[int, int]) -> str | None:
-    """The layout whose view size the calibration fits while the whole frame does not; None otherwise."""
+    """The layout whose view the calibration fits (its image size, else the view its principal point
+    is most central in, better than in the whole frame); None for a mono frame."""
     if calib.image_size is not None:
         matches = [lay for lay in LAYOUTS if view_size(frame_size, lay) == tuple(calib.image_size)]
-    elif _fits(calib.K1, frame_size):
-        return None
-    else:
-        matches = [lay for lay in LAYOUTS if _fits(calib.K1, view_size(frame_size, lay))]
-    return matches[0] if len(matches) == 1 else None
+        return matches[0] if len(matches) == 1 else None
+    candidates = {None: frame_size, **{lay: view_size(frame_size, lay) for lay in LAYOUTS}}
+    best = min(candidates, key=lambda lay: _off_centre(calib.K1, candidates[lay]))
+    return best if best is not None and _fits(calib.K1, candidates[best]) else None
 
 
 def calibration_from_frame_data(data: bytes, path: Path, fallback: StereoCalibration) -> StereoCalibration:
@@ -146,3 +152,10 @@ def open_stereo_video(path: Path, layout: str | None = None) -> Source | None:
     video.close()
     detected = detect_layout(calib, size)
     return StereoVideoSource(path, detected, calib_path) if detected is not None else None
+
+
+def require_stereo(source: Source, model_name: str, needs_stereo: bool) -> None:
+    """InputError naming the source when a model that needs stereo frames is given a mono source."""
+    if needs_stereo and len(source) and not source.frame(0).is_stereo:
+        raise InputError(source.path, f"is a mono source: {model_name} needs a right view and a stereo calibration "
+                         "(a SCARED keyframe, or a stereo video: --stereo sbs|stacked with a calibration beside it)")
