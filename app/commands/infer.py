@@ -44,8 +44,10 @@ def add_stereo_arguments(p: argparse.ArgumentParser) -> None:
 
 def create_model(args: argparse.Namespace, name: str, device) -> models.DepthEstimator:
     """`models.create` with the command's weights, half precision and stereo options."""
-    options = {"scale": args.stereo_scale} if name == "stereo" and args.stereo_scale else {}
-    return models.create(name, weights=args.weights, device=device, half=getattr(args, "half", False), **options)
+    model = models.create(name, weights=args.weights, device=device, half=getattr(args, "half", False))
+    if args.stereo_scale is not None and model.needs_stereo:  # monocular models have no matching scale
+        model = models.create(name, device=device, scale=args.stereo_scale)
+    return model
 
 
 def write_result(path: Path, depth: np.ndarray, kind: str, K: np.ndarray, fmt: str) -> Path:
