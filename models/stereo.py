@@ -10,11 +10,10 @@ depth lines up with the left image and SCARED's ground truth. Holes are NaN, nev
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
-
 from endodepth.errors import EndoDepthError, InputError
 from endodepth.frame import Frame
 from endodepth.kinds import METRIC_MM

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from endodepth.errors import InputError
 from endodepth.frame import StereoCalibration
 

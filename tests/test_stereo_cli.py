@@ -3,7 +3,6 @@ generator (metric depth, no scaling), and the mono refusal as one line with exit
 
 import numpy as np
 import pytest
-
 from endodepth.cli import main
 
 

@@ -4,13 +4,12 @@ right views and per-frame calibration, calibration shapes, and the mono refusal.
 import cv2
 import numpy as np
 import pytest
-from io_fixtures import make_calib, smooth_frames
-
 from endodepth.errors import InputError
 from endodepth.io.calibration import read_calibration, write_calibration
 from endodepth.io.scared import write_video
 from endodepth.io.source import open_source
 from endodepth.io.stereo import detect_layout, require_stereo
+from io_fixtures import make_calib, smooth_frames
 
 H, W = 64, 80
 

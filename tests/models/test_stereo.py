@@ -4,7 +4,6 @@ distorted calibration, and the refusals (mono frames, mismatched sizes, degenera
 import cv2
 import numpy as np
 import pytest
-
 from endodepth import models
 from endodepth.errors import EndoDepthError, InputError
 from endodepth.frame import Frame, StereoCalibration
