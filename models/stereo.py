@@ -158,8 +158,8 @@ def stereo(**options) -> StereoDepth:
     return StereoDepth(**options)
 
 
-@register("stereo-wls", description="stereo with a left-right matcher and cv2.ximgproc WLS refinement: about half "
-          "the error of `stereo` on synthetic clips at about twice its time; stereo sources only",
+@register("stereo-wls", description="stereo with a left-right matcher and cv2.ximgproc WLS refinement: fewer outliers "
+          "than `stereo` (synthetic rmse 1.7 -> 1.4 mm, 4.7 -> 2.4 mm) at about twice its time; stereo sources only",
           kind=METRIC_MM, input_size=(512, 640), wls=True)
 def stereo_wls(**options) -> StereoDepth:
     return StereoDepth(**options)
