@@ -22,8 +22,8 @@ class DepthResult:
     `output` is the network's map as it comes out, of `kind` (endodepth.kinds): RELATIVE_INVERSE
     (affine-invariant disparity, not depth), RELATIVE (depth up to scale) or METRIC_MM; turn it into
     depth with `analysis.depth.as_depth`. `uncertainty` is a per-pixel standard deviation in the same unit.
-    `features` maps layer names to (C, h, w) float32 maps.
-    `timings` holds milliseconds per stage.
+    `features` maps layer names to (C, h, w) float32 maps. `timings` holds milliseconds per stage.
+    `confidence` in [0, 1] per pixel, when the model states one (stereo matching: 0 where no match).
     """
 
     output: np.ndarray
@@ -32,6 +32,7 @@ class DepthResult:
     features: dict[str, np.ndarray] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     model: str = ""
+    confidence: np.ndarray | None = None
 
 
 class DepthEstimator(nn.Module):
@@ -49,6 +50,7 @@ class DepthEstimator(nn.Module):
     default_layers: tuple[str, ...] = ()
     align_corners: bool = True
     antialias: bool = False  # area-averaged (uint8 cv2.INTER_AREA) shrinking in the default `preprocess`
+    needs_stereo: bool = False  # True: `predict_frame` reads the frame's right view and calibration
 
     def __init__(self) -> None:
         super().__init__()
@@ -154,6 +156,10 @@ class DepthEstimator(nn.Module):
     def predict(self, rgb: np.ndarray, layers: Iterable[str] = (), full_resolution: bool = True) -> DepthResult:
         """Depth for one (H, W, 3) uint8 RGB frame (at the network's output size when not `full_resolution`)."""
         return self.predict_batch([rgb], layers, full_resolution)[0]
+
+    def predict_frame(self, frame, layers: Iterable[str] = ()) -> DepthResult:
+        """Depth for a decoded `Frame`: its left image for monocular models (stereo models override)."""
+        return self.predict(frame.rgb, layers)
 
     def _to_input_size(self, t: torch.Tensor, height: int, width: int) -> torch.Tensor:
         if t.shape[-2:] == (height, width):

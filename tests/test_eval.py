@@ -65,6 +65,9 @@ class Oracle:
         depth = np.nan_to_num(self.gts[k + 1][i], nan=50.0) * 3.0
         return DepthResult(output=1 / depth if self.kind == "relative-inverse" else depth, kind=self.kind)
 
+    def predict_frame(self, frame):
+        return self.predict(frame.rgb)
+
 
 def _constant_errors(gt: np.ndarray) -> float:
     """abs_rel of the constant baseline computed independently: the median everywhere."""

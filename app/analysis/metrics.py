@@ -43,19 +43,25 @@ def evaluate_frame(
 
     The prediction is resized to the ground truth (bilinear, in its own kind), turned into
     depth, median-scaled over the valid pixels unless `median_scaling` is off or it is
-    metric, and clamped to [min_depth, max_depth]. The result holds the metrics, the scale
-    `ratio` and the number of `valid_pixels`.
+    metric, and clamped to [min_depth, max_depth]. Pixels a model leaves unknown (NaN: stereo
+    holes) are left out; `coverage` is the fraction of the valid ground truth it answered. The
+    result holds the metrics, the scale `ratio`, the number of `valid_pixels` and the `coverage`.
     """
     gt = np.asarray(gt, dtype=np.float32)
     valid = valid_mask(gt, min_depth, max_depth)
     if not valid.any():
         return None
     pred = as_depth(resize_to(pred_depth, gt.shape), pred_kind)
+    total = int(valid.sum())
+    valid &= ~np.isnan(pred)
+    if not valid.any():
+        return None
     ratio = 1.0
     if median_scaling and pred_kind != METRIC_MM:
         pred, ratio = median_scale(pred, gt, valid)
     pred = np.clip(np.nan_to_num(pred[valid], nan=max_depth), min_depth, max_depth)
-    return {**compute_errors(gt[valid], pred), "ratio": ratio, "valid_pixels": int(valid.sum())}
+    return {**compute_errors(gt[valid], pred), "ratio": ratio, "valid_pixels": int(valid.sum()),
+            "coverage": float(valid.sum() / total)}
 
 
 def summarize(rows: Iterable[Mapping[str, float]]) -> dict[str, float]:
@@ -66,4 +72,6 @@ def summarize(rows: Iterable[Mapping[str, float]]) -> dict[str, float]:
     out = {m: float(np.mean([r[m] for r in rows])) for m in METRICS}
     ratios = np.array([r["ratio"] for r in rows], dtype=np.float64)
     out.update(frames=len(rows), ratio_median=float(np.median(ratios)), ratio_std=float(np.std(ratios)))
+    if all("coverage" in r for r in rows):
+        out["coverage"] = float(np.mean([r["coverage"] for r in rows]))
     return out

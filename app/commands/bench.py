@@ -14,11 +14,12 @@ from pathlib import Path
 
 import torch
 
-from endodepth import models
+from endodepth.commands.infer import add_stereo_arguments, create_model
 from endodepth.commands.options import DEFAULT_MODEL, add_device, add_model
 from endodepth.errors import UsageError
 from endodepth.io.atomic import atomic_write
 from endodepth.io.detect import open_source
+from endodepth.io.stereo import require_stereo
 from endodepth.models.registry import resolve_device
 from endodepth.pipeline.runner import Pipeline, PostOptions, Runner
 from endodepth.pipeline.stats import summarize
@@ -40,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: the thread budget, endodepth.threads)")
     p.add_argument("--cv2-threads", type=int, help="OpenCV threads, 0 serial (default: the thread budget)")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers as JSON")
+    add_stereo_arguments(p)
 
 
 def _stage(ms: list[float]) -> dict:
@@ -138,9 +140,11 @@ def benchmark(args: argparse.Namespace) -> dict:
         raise UsageError("--weights goes with exactly one --model")
     budget = apply_threads(plan_threads(torch_threads=args.threads or None, opencv_threads=args.cv2_threads))
     device = resolve_device(args.device)
-    nets = [models.create(n, weights=args.weights, device=device, half=args.half) for n in names]
-    source = open_source(args.path)
+    nets = [create_model(args, n, device) for n in names]
+    source = open_source(args.path, args.stereo)
     try:
+        for net in nets:
+            require_stereo(source, net.name, net.needs_stereo)
         count = max(1, min(args.frames, len(source)))
         window = _Window(source, count)
         post = PostOptions(max_points=args.max_points, fov=True, colormap=args.colormap)

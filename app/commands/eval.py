@@ -76,7 +76,7 @@ def evaluate_models(
             continue
         ident = frame_id(frame)
         for name, model in estimators.items():
-            result = model.predict(frame.rgb)
+            result = model.predict_frame(frame)
             errors = evaluate_frame(result.output, result.kind, frame.gt_depth, min_depth, max_depth, median_scaling)
             rows[name].append({**ident, **errors})
     return rows, skipped
@@ -85,10 +85,10 @@ def evaluate_models(
 def table(summaries: Mapping[str, Mapping[str, float]]) -> str:
     """The papers' table: one row per model, mean over frames of each metric."""
     width = max([len(n) for n in summaries] + [5])
-    lines = [f"{'model':{width}} " + " ".join(f"{m:>9}" for m in METRICS) + f" {'frames':>7}"]
+    lines = [f"{'model':{width}} " + " ".join(f"{m:>9}" for m in METRICS) + f" {'frames':>7} {'coverage':>8}"]
     for name, s in summaries.items():
         values = " ".join(f"{s.get(m, float('nan')):9.4f}" for m in METRICS)
-        lines.append(f"{name:{width}} {values} {s['frames']:7d}")
+        lines.append(f"{name:{width}} {values} {s['frames']:7d} {s.get('coverage', float('nan')):8.3f}")
     return "\n".join(lines)
 
 
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
 def write_csv(path: Path, rows: Mapping[str, list[dict]]) -> None:
     """One line per model and frame: dataset, keyframe, index, each metric, the scale ratio."""
-    fields = ["model", "dataset", "keyframe", "index", "frame", *METRICS, "ratio", "valid_pixels"]
+    fields = ["model", "dataset", "keyframe", "index", "frame", *METRICS, "ratio", "valid_pixels", "coverage"]
     with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()

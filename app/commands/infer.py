@@ -21,6 +21,7 @@ from endodepth.frame import Frame
 from endodepth.io.detect import open_source
 from endodepth.io.export import atomic_write, write_depth_npz, write_depth_png16
 from endodepth.io.source import Source
+from endodepth.io.stereo import LAYOUTS, require_stereo
 from endodepth.models.registry import resolve_device
 
 FORMATS = ("npy", "npz", "png16")
@@ -33,6 +34,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default="npy", help="npy (raw float32), npz (+K, kind), png16")
     add_device(p)
     p.add_argument("--half", action="store_true", help="float16 inference (CUDA only)")
+    add_stereo_arguments(p)
+
+
+def add_stereo_arguments(p: argparse.ArgumentParser) -> None:
+    """--stereo (layout of a stereo video) and --stereo-scale (matching resolution of the stereo model)."""
+    p.add_argument("--stereo", choices=LAYOUTS, help="the video holds a stereo pair: sbs (side by side) or "
+                   "stacked (left over right); needs a calibration beside it (default: detected from it)")
+    p.add_argument("--stereo-scale", type=float, metavar="F",
+                   help="stereo model: match at this fraction of the resolution (default 0.5)")
+
+
+def create_model(args: argparse.Namespace, name: str, device) -> models.DepthEstimator:
+    """`models.create` with the command's weights, half precision and stereo options."""
+    model = models.create(name, weights=args.weights, device=device, half=getattr(args, "half", False))
+    if args.stereo_scale is not None and model.needs_stereo:  # monocular models have no matching scale
+        model = models.create(name, device=device, scale=args.stereo_scale)
+    return model
 
 
 def write_result(path: Path, depth: np.ndarray, kind: str, K: np.ndarray, fmt: str) -> Path:
@@ -72,8 +90,9 @@ def untrained_warning(requested: str, weights: str | None, model: models.DepthEs
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.path)
-    with open_source(path) as source:
-        model = models.create(args.model, weights=args.weights, device=resolve_device(args.device), half=args.half)
+    with open_source(path, args.stereo) as source:
+        model = create_model(args, args.model, resolve_device(args.device))
+        require_stereo(source, model.name, model.needs_stereo)
         warning = untrained_warning(args.model, args.weights, model)
         if warning:
             print(f"endodepth infer: warning: {warning}", file=sys.stderr)
@@ -91,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             target = out / frame_stem(source, i, frame)
             target.parent.mkdir(parents=True, exist_ok=True)
-            result = model.predict(frame.rgb)
+            result = model.predict_frame(frame)
             written.append(write_result(target, result.output, result.kind, frame.K, args.format))
     print(f"{model.name}: wrote {len(written)} {args.format} file(s) of {model.kind} to {out}")
     if skipped:

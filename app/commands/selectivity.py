@@ -274,8 +274,13 @@ def run(args: argparse.Namespace) -> int:
     untrained = untrained_warning(args.model, args.weights, model)
     if untrained:
         print(f"endodepth selectivity: warning: {untrained}", file=sys.stderr)
-    layers = list(args.layers or model.default_layers)
     known = set(model.layer_names())
+    if not known:
+        source.close()
+        raise EndoDepthError(
+            f"{model.name} has no layers to dissect: it is not a network (stereo matching is geometry)"
+        )
+    layers = list(args.layers or model.default_layers)
     if not layers or set(layers) - known:
         missing = ", ".join(sorted(set(layers) - known)) or "(none given)"
         raise EndoDepthError(

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from endodepth.errors import InputError
+from endodepth.frame import StereoCalibration
 from endodepth.io.atomic import atomic_write
-
-
-@dataclass
-class StereoCalibration:
-    """Left/right intrinsics (K1, K2 3x3), distortion (D1, D2 flat), right-from-left R (3x3), T (3,) mm."""
-
-    K1: np.ndarray
-    D1: np.ndarray
-    K2: np.ndarray
-    D2: np.ndarray
-    R: np.ndarray
-    T: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.K1 = np.asarray(self.K1, np.float64).reshape(3, 3)
-        self.K2 = np.asarray(self.K2, np.float64).reshape(3, 3)
-        self.D1 = np.asarray(self.D1, np.float64).ravel()
-        self.D2 = np.asarray(self.D2, np.float64).ravel()
-        self.R = np.asarray(self.R, np.float64).reshape(3, 3)
-        self.T = np.asarray(self.T, np.float64).ravel()
-
 
 # key in the file -> (field, alternative key names, accepted element counts)
 _KEYS = {
@@ -72,7 +51,15 @@ def read_calibration(path: str | Path) -> StereoCalibration:
         fs.release()
     for key in ("M1", "M2"):
         _check_camera_matrix(path, key, values[_KEYS[key][0]].reshape(3, 3))
-    return StereoCalibration(**values)
+    rectified = is_rectified(values["D1"], values["D2"], values["R"], values["T"])
+    return StereoCalibration(**values, rectified=rectified, path=path)
+
+
+def is_rectified(D1: np.ndarray, D2: np.ndarray, R: np.ndarray, T: np.ndarray) -> bool:
+    """A pair that is already row-aligned: no distortion, R = I and a purely horizontal baseline."""
+    T = np.ravel(T)
+    return (not np.any(D1) and not np.any(D2) and np.allclose(R, np.eye(3), atol=1e-9)
+            and abs(T[1]) < 1e-9 and abs(T[2]) < 1e-9)
 
 
 def _check_camera_matrix(path: Path, key: str, K: np.ndarray) -> None:

@@ -8,10 +8,15 @@ from endodepth.errors import InputError
 from endodepth.io.keyframes import ScaredKeyframeSource, keyframe_of_video, open_scared
 from endodepth.io.plain import open_plain
 from endodepth.io.source import IMAGE_SUFFIXES, ImageFolderSource, Source, VideoSource
+from endodepth.io.stereo import open_stereo_video
 
 
-def open_source(path: str | Path) -> Source:
-    """Open a video, image folder or image, SCARED keyframe/dataset, AF-SfMLearner tree or plain layout."""
+def open_source(path: str | Path, stereo: str | None = None) -> Source:
+    """Open a video, image folder or image, SCARED keyframe/dataset, AF-SfMLearner tree or plain layout.
+
+    `stereo` ("sbs" or "stacked") opens a video as a stereo pair with the calibration beside it;
+    without it a video is stereo when that calibration fits half its frame (endodepth.io.stereo).
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "no such file or folder")
@@ -21,7 +26,7 @@ def open_source(path: str | Path) -> Source:
             return ScaredKeyframeSource(keyframe)
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return ImageFolderSource(path, files=[path])
-        return VideoSource(path)
+        return open_stereo_video(path, stereo) or VideoSource(path)
     for detect in (open_plain, open_scared):
         source = detect(path)
         if source is not None:

@@ -14,7 +14,7 @@ import numpy as np
 import tifffile
 
 from endodepth.errors import InputError, InputWarning
-from endodepth.frame import Frame
+from endodepth.frame import Frame, StereoCalibration
 from endodepth.io.calibration import (
     default_intrinsics,
     read_calibration,
@@ -42,6 +42,7 @@ from endodepth.io.source import (
     natural_key,
     rgb_image,
 )
+from endodepth.io.stereo import calibration_from_frame_data, scaled_calibration, split_views
 from endodepth.io.tararchive import TarMembers
 
 
@@ -135,6 +136,8 @@ class ScaredKeyframeSource(Source):
             raise InputError(folder, f"SCARED keyframe without {VIDEO} or {image.name}")
         # without the video, self.size already is the keyframe image's size: read its header once
         calib_size = image_size(image) if self._video is not None and image.is_file() else self.size
+        self._calib, self._calib_size = calib, calib_size
+        self.stereo = scaled_calibration(calib, self.size, calib_size)
         K = calib.K1 if side == "l" else calib.K2
         self.intrinsics = scale_intrinsics(K, self.size[0] / calib_size[0], self.size[1] / calib_size[1])
         self.intrinsics_assumed = False
@@ -154,13 +157,19 @@ class ScaredKeyframeSource(Source):
         self._check_index(i)
         if self._video is None:
             rgb = rgb_image(self.path / (LEFT_IMAGE if self.side == "l" else RIGHT_IMAGE))
-            gt, pose = self._keyframe_depth(), np.eye(4)
+            other = self.path / (RIGHT_IMAGE if self.side == "l" else LEFT_IMAGE)
+            right = rgb_image(other) if self.side == "l" and other.is_file() else None
+            gt, pose, stereo = self._keyframe_depth(), np.eye(4), self.stereo
         else:
-            stacked, h = self._video.image(i), self.size[1]
-            rgb = stacked[:h] if self.side == "l" else stacked[h:]
+            rgb, right = split_views(self._video.image(i), "stacked")
+            if self.side == "r":
+                rgb, right = right, None
             gt = None if self.defer_ground_truth else self._scene_depth(i)
-            pose = self._pose(i)
-        return self.make_frame(i, np.ascontiguousarray(rgb), gt, pose)
+            pose, stereo = self._frame_data_of(i)
+        frame = self.make_frame(i, np.ascontiguousarray(rgb), gt, pose)
+        if right is not None:  # the right view of the left camera's frame: a stereo pair
+            frame.right, frame.stereo = right, stereo
+        return frame
 
     def _keyframe_depth(self) -> np.ndarray | None:
         path = self.path / (LEFT_DEPTH if self.side == "l" else RIGHT_DEPTH)
@@ -208,20 +217,27 @@ class ScaredKeyframeSource(Source):
             )
         return _depth(_view_rows(xyz, self.size[1], self.side, path))
 
-    def _pose(self, i: int) -> np.ndarray | None:
+    def _frame_data_of(self, i: int) -> tuple[np.ndarray | None, StereoCalibration]:
+        """Frame `i`'s pose and stereo calibration (frame_data's `camera-calibration` when present)."""
         if not self._has_poses:
-            return None
+            return None, self.stereo
         try:
             if self._frame_data is None:
                 self._frame_data = TarMembers(self.path / FRAME_DATA)
             name = FRAME_DATA_NAME.format(i)
             data = self._frame_data.read(name)
-            return None if data is None else _pose(data, self._frame_data.path / name)
+            if data is None:
+                return None, self.stereo
+            path = self._frame_data.path / name
+            pose = _pose(data, path)
+            calib = calibration_from_frame_data(data, path, self._calib)
+            stereo = self.stereo if calib is self._calib else scaled_calibration(calib, self.size, self._calib_size)
+            return pose, stereo
         except InputError as exc:
             # depth and its evaluation need no pose: say so once and go on without poses
             warnings.warn(InputWarning(f"{exc}; going on without camera poses"), stacklevel=2)
             self._has_poses = False
-            return None
+            return None, self.stereo
 
     def close(self) -> None:
         for f in (self._video, self._scene, self._frame_data):

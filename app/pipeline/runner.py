@@ -167,7 +167,7 @@ class Pipeline:
         t0 = time.perf_counter()
         for name, model in self.models.items():
             t = time.perf_counter()
-            results[name] = self._predict(model, frame.rgb, self.layers.get(name, ()))
+            results[name] = self._predict(model, frame, self.layers.get(name, ()))
             timings[f"infer_ms/{name}"] = (time.perf_counter() - t) * 1e3
         timings["infer_ms"] = (time.perf_counter() - t0) * 1e3
         return FrameResult(frame, results, timings)
@@ -206,16 +206,16 @@ class Pipeline:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _predict(self, model: DepthEstimator, rgb: np.ndarray, layers: tuple[str, ...]) -> DepthResult:
+    def _predict(self, model: DepthEstimator, frame: Frame, layers: tuple[str, ...]) -> DepthResult:
         try:
-            return model.predict(rgb, layers)
+            return model.predict_frame(frame, layers)
         except Exception as exc:
             if not _is_oom(exc) or model.device.type != "cuda":
                 raise
         self.to_cpu()
         if self.on_notice is not None:
             self.on_notice(DeviceFallback("CUDA ran out of memory; the models now run on the CPU"))
-        return model.predict(rgb, layers)
+        return model.predict_frame(frame, layers)
 
 
 @dataclass
