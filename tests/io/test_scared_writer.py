@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 from endodepth.io.calibration import read_calibration
-from endodepth.io.scared import write_video
+from endodepth.io.video import write_video
 from io_fixtures import smooth_frames
 
 

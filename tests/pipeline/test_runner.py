@@ -8,13 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from endodepth.pipeline.runner import (
-    DeviceFallback,
-    FrameError,
-    Pipeline,
-    PostOptions,
-    Runner,
-)
+from endodepth.pipeline.processing import DeviceFallback, FrameError, Pipeline, PostOptions
+from endodepth.pipeline.runner import Runner
 from pipeline_fakes import FakeDepth, H, MemorySource, W, frame_value
 
 FAST = PostOptions(max_points=None, fov=False)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from endodepth.qt.depth_display import tick_strings
-from endodepth.qt.point_cloud_view import camera_fit
-from endodepth.qt.selectivity_view import activation_overlay
+from endodepth.vis.activation import activation_overlay
+from endodepth.vis.camera import camera_fit
 
 SHADING = "baseline-shading"
 
@@ -26,7 +26,7 @@ def test_hidden_docks_are_not_drawn_and_catch_up_when_shown(window, wait_frame, 
     window.seek(5)
     update = wait_frame(window, 5, SHADING)
     assert window.visible_views() == {"selectivity", "comparison"}
-    assert window.worker.analyses == {"selectivity", "comparison"}
+    assert window.worker.state.analyses == {"selectivity", "comparison"}
     assert window.image_view.image_item.image is image_before  # not redrawn while hidden
     np.testing.assert_array_equal(scatter.pos, shown_pos)
     window.docks["image"].show()
@@ -81,7 +81,8 @@ def test_comparison_grid_uses_the_canvas_shape():
 
 def test_comparison_panels_keep_their_size_when_the_pane_is_resized(qtbot):
     from endodepth.analysis.comparison import GT
-    from endodepth.qt.comparison_view import ComparisonSnapshot, ComparisonView
+    from endodepth.pipeline.live_comparison import ComparisonSnapshot
+    from endodepth.qt.comparison_view import ComparisonView
 
     view = ComparisonView()
     qtbot.addWidget(view)
@@ -127,7 +128,7 @@ def test_hidden_analysis_docks_are_not_computed(window, wait_frame, image_folder
     wait_frame(window, 0, "meter-xxs")
     qtbot.waitUntil(lambda: window.last_update.selectivity is not None, timeout=30000)
     window.docks["selectivity"].hide()
-    assert window.worker.analyses == {"comparison"}
+    assert window.worker.state.analyses == {"comparison"}
     window.seek(3)
     assert wait_frame(window, 3, "meter-xxs").selectivity is None
     window.docks["selectivity"].show()  # shown again: the current frame is analysed and drawn
