@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default="npy", help="npy (raw float32), npz (+K, kind), png16")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--half", action="store_true", help="float16 inference (CUDA only)")
+    p.add_argument("--video", type=Path, metavar="OUT.mp4",
+                   help="also render the frames beside their colorized depth into this video (as the viewer's export)")
 
 
 def write_result(path: Path, depth: np.ndarray, kind: str, K: np.ndarray, fmt: str) -> Path:
@@ -84,5 +86,10 @@ def run(args: argparse.Namespace) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             result = model.predict(frame.rgb)
             written.append(write_result(target, result.depth, result.kind, frame.K, args.format))
+        if args.video:
+            from endodepth.pipeline.view_export import RangeExport, export_range
+
+            job = RangeExport(out, path.stem, 0, len(source) - 1, depth_format="none", video=args.video)
+            print(f"{model.name}: wrote the video {export_range(source, model, job)[-1]}")
     print(f"{model.name}: wrote {len(written)} {args.format} file(s) of {model.kind} to {out}")
     return 0
