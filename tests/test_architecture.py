@@ -31,7 +31,7 @@ def test_core_does_not_import_qt(path):
 
 @pytest.mark.parametrize("path", _modules("models"), ids=str)
 def test_models_know_nothing_of_the_app(path):
-    allowed = {"endodepth.models", "endodepth.errors", "endodepth.kinds"}
+    allowed = {"endodepth.models", "endodepth.errors", "endodepth.kinds", "endodepth.io.atomic"}
     bad = {n for n in _imports(path) if n.startswith("endodepth") and not any(n.startswith(a) for a in allowed)}
     assert not bad, bad
 

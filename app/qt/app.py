@@ -192,7 +192,7 @@ def apply_style(app: QtWidgets.QApplication) -> None:
 
 def initial_models(args, store) -> tuple[list[str], str | None]:
     """Models from the command line, else the saved ones, else the bundled default (notice if it is absent)."""
-    from endodepth.qt.main_window import saved_state
+    from endodepth.qt.settings import saved_state
     from endodepth.qt.worker import default_model_name
 
     if args.model:

@@ -15,20 +15,19 @@ from endodepth.models import available
 from endodepth.pipeline.stats import RollingWindow
 from endodepth.qt import settings as prefs
 from endodepth.qt.comparison_view import ComparisonView
-from endodepth.qt.export import ExportDialog
-from endodepth.qt.help_dialog import KEYS, HelpDialog
 from endodepth.qt.image_depth_view import ImageDepthView
+from endodepth.qt.menus import build_menus
+from endodepth.qt.model_bar import ModelBar
 from endodepth.qt.point_cloud_view import PointCloudView
 from endodepth.qt.selectivity_view import SelectivityView
+from endodepth.qt.status_labels import StatusLabels
 from endodepth.qt.transport import TransportBar
 from endodepth.qt.worker import Update, Worker
 
-DEVICES = ("auto", "cuda", "cpu")
 # Redraw rates of the docks that need not follow every frame: the 3D view (enough to follow the
 # motion; software OpenGL spends ms of the GUI thread per redraw) and the slowly changing statistics.
 MAX_FPS = {"cloud": 12.0, "selectivity": 4.0}
 REFRESHING = {"align_to_gt", "mc_samples", "selectivity_layer", "selectivity_unit", "post"}  # re-run the shown frame
-VIDEO_FILTER = "Videos and images (*.mp4 *.avi *.mov *.mkv *.m4v *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -87,9 +86,10 @@ class MainWindow(QtWidgets.QMainWindow):
         bar.addWidget(self.transport)
         self.addToolBar(QtCore.Qt.ToolBarArea.BottomToolBarArea, bar)
         self.worker = Worker()
-        self._build_model_bar()
-        self._build_status_bar()
-        self._build_menus()
+        self.model_bar = ModelBar(self.worker.state, self)
+        self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, self.model_bar)
+        self.labels = StatusLabels(self.statusBar())
+        self.recent_menu = build_menus(self)
 
         self.worker_thread = QtCore.QThread(self)
         self.worker_thread.setObjectName("endodepth-worker")
@@ -109,6 +109,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.transport.seek_requested.connect(self._on_seek)
         self.transport.play_toggled.connect(self._on_play)
         state = self.worker.state
+        self.model_bar.model_chosen.connect(lambda name: self.set_models([name]))
+        self.model_bar.device_chosen.connect(lambda d: self.set_models(state.models, d) if state.models else None)
         self.transport.speed_changed.connect(self.worker.set_speed)
         self.transport.loop_changed.connect(self.worker.set_loop)
         self.transport.every_frame_changed.connect(lambda on: self.worker.set_realtime(not on))
@@ -138,11 +140,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Primary model first; the comparison models run beside it (on `device`, default the current one)."""
         state = self.worker.state
         self.worker.set_models(models, device or state.device)
-        if self.model_box.findText(state.primary) < 0:
-            self.model_box.addItem(state.primary)
-        with QtCore.QSignalBlocker(self.model_box), QtCore.QSignalBlocker(self.device_box):
-            self.model_box.setCurrentText(state.primary)
-            self.device_box.setCurrentText(state.device)
+        self.model_bar.show_state(state)
         self.store.setValue("viewer", json.dumps(state.dump()))
 
     def play(self, playing: bool = True) -> None:
@@ -162,14 +160,14 @@ class MainWindow(QtWidgets.QMainWindow):
     @QtCore.Slot(str)
     def show_error(self, message: str) -> None:
         """Errors from the worker: status bar, and a dialog unless playing (the app keeps running)."""
-        self.notice_label.setText(f"error: {message}")
+        self.labels.notice.setText(f"error: {message}")
         self.statusBar().showMessage(message, 10000)
         if not self.worker.playing and self.isVisible() and not self.quiet:
             QtWidgets.QMessageBox.warning(self, "EndoDepth", message)
 
     @QtCore.Slot(str)
     def show_notice(self, message: str) -> None:
-        self.notice_label.setText(message)
+        self.labels.notice.setText(message)
         self.statusBar().showMessage(message, 10000)
 
     def session(self) -> dict:
@@ -189,7 +187,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cloud_view.set_measurements(data.get("measurements", []))
         self._pending_seek = int(data.get("position", 0))
         self.worker.state.load(data)
-        self._show_state()
+        self.model_bar.show_state(self.worker.state)
         if data.get("file"):
             self.open_path(data["file"])
 
@@ -209,90 +207,6 @@ class MainWindow(QtWidgets.QMainWindow):
                          QtCore.Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["cloud"], self.docks["comparison"]], [height // 2, height // 2],
                          QtCore.Qt.Orientation.Vertical)
-
-    def _build_model_bar(self) -> None:
-        bar = QtWidgets.QToolBar("Model", self)
-        bar.setObjectName("toolbar-model")
-        self.model_box = QtWidgets.QComboBox(bar)
-        self.model_box.addItems(available())
-        self.model_box.setMinimumContentsLength(22)
-        self.model_box.setToolTip("Depth model (a registered name or a checkpoint file)")
-        self.device_box = QtWidgets.QComboBox(bar)
-        self.device_box.addItems(list(DEVICES))
-        self.align_box = QtWidgets.QCheckBox("Scale to GT (mm)", bar)
-        self.align_box.setChecked(True)
-        self.align_box.setToolTip("When the source has ground truth, median-scale relative depth to millimetres")
-        bar.addWidget(QtWidgets.QLabel(" Model "))
-        bar.addWidget(self.model_box)
-        bar.addWidget(QtWidgets.QLabel(" Device "))
-        bar.addWidget(self.device_box)
-        bar.addWidget(self.align_box)
-        self.mc_box = QtWidgets.QSpinBox(bar)
-        self.mc_box.setRange(1, 32)
-        self.mc_box.setPrefix("MC dropout x")
-        self.mc_box.setToolTip("Passes per frame with dropout on (1: off); models with dropout then show an uncertainty")
-        bar.addWidget(self.mc_box)
-        state = self.worker.state
-        self.mc_box.valueChanged.connect(state.set_mc_samples)
-        self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, bar)
-        self.model_box.currentTextChanged.connect(lambda name: self.set_models([name]) if name else None)
-        self.device_box.currentTextChanged.connect(lambda d: self.set_models(state.models, d) if state.models else None)
-        self.align_box.toggled.connect(state.set_align_to_gt)
-
-    def _build_status_bar(self) -> None:
-        status = self.statusBar()
-        self.frame_label = QtWidgets.QLabel("no file")
-        self.timing_label = QtWidgets.QLabel("")
-        self.fps_label = QtWidgets.QLabel("")
-        self.device_label = QtWidgets.QLabel("")
-        self.notice_label = QtWidgets.QLabel("")
-        for label in (self.frame_label, self.timing_label, self.fps_label, self.device_label, self.notice_label):
-            status.addPermanentWidget(label)
-
-    def _build_menus(self) -> None:
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        self._action(file_menu, "&Open file...", "open", self._open_file_dialog)
-        self._action(file_menu, "Open &folder...", "open_folder", self._open_folder_dialog)
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        file_menu.addSeparator()
-        self._action(file_menu, "&Export...", "export", self._export_dialog)
-        file_menu.addSeparator()
-        self._action(file_menu, "&Save session...", "save_session", self._save_session_dialog)
-        self._action(file_menu, "Open sess&ion...", "open_session", self._open_session_dialog)
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", "quit", self.close)
-        model_menu = menu.addMenu("&Model")
-        self._action(model_menu, "Load &checkpoint...", None, self._open_checkpoint_dialog)
-        play_menu = menu.addMenu("&Playback")
-        self._action(play_menu, "Play / pause", "play", self.toggle_play)
-        self._action(play_menu, "Previous frame", "previous", lambda: self.transport.step(-1))
-        self._action(play_menu, "Next frame", "next", lambda: self.transport.step(1))
-        self._action(play_menu, "Back 10 frames", "back", lambda: self.transport.step(-10))
-        self._action(play_menu, "Forward 10 frames", "forward", lambda: self.transport.step(10))
-        self._action(play_menu, "First frame", "first", lambda: self.transport.seek_requested.emit(0))
-        self._action(play_menu, "Last frame", "last", lambda: self.transport.step(10**9))
-        self._action(play_menu, "Faster", "faster", lambda: self.transport.change_speed(1))
-        self._action(play_menu, "Slower", "slower", lambda: self.transport.change_speed(-1))
-        view_menu = menu.addMenu("&View")
-        for dock in self.docks.values():
-            view_menu.addAction(dock.toggleViewAction())
-        view_menu.addSeparator()
-        self._action(view_menu, "Reset layout", None, self._reset_layout)
-        self._action(view_menu, "Reset 3D view", None, self.cloud_view.reset_view)
-        help_menu = menu.addMenu("&Help")
-        self._action(help_menu, "&Keyboard shortcuts", "help", lambda: HelpDialog(self).exec())
-        self._action(help_menu, "&About", None, lambda: QtWidgets.QMessageBox.about(
-            self, "EndoDepth", "EndoDepth: depth visualization for endoscopic video."))
-
-    def _action(self, menu: QtWidgets.QMenu, text: str, key: str | None, slot) -> QtGui.QAction:
-        """A menu action; `key` names its shortcuts in the help table (KEYS)."""
-        action = menu.addAction(text)
-        if key:
-            action.setShortcuts([QtGui.QKeySequence(k) for k in KEYS[key][0]])
-            action.setShortcutContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
-        action.triggered.connect(lambda _=False: slot())
-        return action
 
     # --- worker signals -------------------------------------------------------------------
 
@@ -319,7 +233,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_models_ready(self, names: list[str], device: str, generation: int) -> None:
         self.generation = generation
         self._pending, self.gui_dropped = None, 0
-        self.device_label.setText(f"device: {device}")
+        self.labels.device.setText(f"device: {device}")
         self.selectivity_view.set_layers(*self.worker.available_layers())
         self.comparison_view.set_available(sorted(set(available()) | set(names)), self.worker.state.compared)
         self.comparison_view.clear()
@@ -356,7 +270,7 @@ class MainWindow(QtWidgets.QMainWindow):
         result = update.result
         if not self.transport.slider.isSliderDown():
             self.transport.set_position(result.index)
-        self.frame_label.setText(f"frame {result.index}" + (f" ({result.frame.source})" if result.frame.source else ""))
+        self.labels.frame.setText(f"frame {result.index}" + (f" ({result.frame.source})" if result.frame.source else ""))
         self.shown += 1
         self.shown_window.add("shown")
         self._timed("draw slot", start)
@@ -434,69 +348,15 @@ class MainWindow(QtWidgets.QMainWindow):
         if name in REFRESHING:
             self._refresh()
 
-    def _show_state(self) -> None:
-        """The toolbar shows the state's scaling and MC samples (after a session or settings load)."""
-        state = self.worker.state
-        with QtCore.QSignalBlocker(self.align_box), QtCore.QSignalBlocker(self.mc_box):
-            self.align_box.setChecked(state.align_to_gt)
-            self.mc_box.setValue(state.mc_samples)
-
     def _refresh(self) -> None:
         """Re-run the shown frame after a change of options (playback picks it up by itself)."""
         if self.info is not None and not self.worker.playing:
             self.worker.request(self.transport.position)
 
     def _update_stats(self) -> None:
-        stats = self.worker.stats()
-        self.timing_label.setText(
-            f"decode {_ms(stats['decode_ms'])} (p95 {_ms(stats['decode_ms_p95'])})  "
-            f"infer {_ms(stats['infer_ms'])} (p95 {_ms(stats['infer_ms_p95'])})")
-        self.fps_label.setText(f"{self.shown_window.rate('shown'):.1f} fps shown, {stats['dropped']} dropped, "
-                               f"{self.gui_dropped} not drawn")
-        gpu = f", GPU {stats['gpu_memory_mb']:.0f} MiB" if "gpu_memory_mb" in stats else ""
-        self.device_label.setText(f"device: {stats['device']}{gpu}")
+        self.labels.show_stats(self.worker.stats(), self.shown_window.rate("shown"), self.gui_dropped)
 
-    # --- dialogs --------------------------------------------------------------------------
-
-    def _open_file_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open video or image", self._last_dir(), VIDEO_FILTER)
-        if path:
-            self.open_path(path)
-
-    def _open_folder_dialog(self) -> None:
-        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open SCARED keyframe/dataset or image folder", self._last_dir())
-        if path:
-            self.open_path(path)
-
-    def _open_checkpoint_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load checkpoint", self._last_dir(),
-                                                        "Checkpoints (*.safetensors *.pt *.pth);;All files (*)")
-        if path:
-            self.set_models([path])
-
-    def _export_dialog(self) -> None:
-        if self.last_update is None:
-            self.show_notice("nothing to export yet: open a file first")
-            return
-        self.play(False)
-        ExportDialog(self, self.worker, self.last_update, self.image_view.ranges.colormap_name).exec()
-
-    def _save_session_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save session", "session.endodepth.json", "Sessions (*.json)")
-        if path:
-            prefs.save_session(path, self.session())
-
-    def _open_session_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open session", self._last_dir(), "Sessions (*.json)")
-        if path:
-            try:
-                self.apply_session(prefs.load_session(path))
-            except Exception as exc:  # noqa: BLE001 - shown to the user
-                self.show_error(str(exc))
-
-    def _last_dir(self) -> str:
-        recent = prefs.recent_files(self.store)
-        return str(Path(recent[0]).parent) if recent else str(Path.home())
+    # --- recent files, layout, drag and drop, settings, close ------------------------------
 
     def _update_recent(self, paths: list[str]) -> None:
         self.recent_menu.clear()
@@ -504,13 +364,12 @@ class MainWindow(QtWidgets.QMainWindow):
             action = self.recent_menu.addAction(path)
             action.triggered.connect(lambda _=False, p=path: self.open_path(p))
 
-    def _reset_layout(self) -> None:
+    def reset_layout(self) -> None:
+        """Every dock back in its place (View > Reset layout)."""
         for dock in self.docks.values():
             dock.setFloating(False)
             dock.show()
         self.restoreState(self._initial_state)
-
-    # --- drag and drop, settings, close ---------------------------------------------------
 
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
@@ -532,10 +391,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.restoreState(state)
         self.image_view.set_options(prefs.read_value(self.store, "image", {}) or {})
         self.cloud_view.set_options(prefs.read_value(self.store, "cloud", {}) or {})
-        saved = saved_state(self.store)
+        saved = prefs.saved_state(self.store)
         saved.pop("models", None)  # the models to run are chosen at start (endodepth-gui --model, or saved_state)
         self.worker.state.load(saved)
-        self._show_state()
+        self.model_bar.show_state(self.worker.state)
         self._update_recent(prefs.recent_files(self.store))
         self._on_colouring_changed()
         self.worker.state.configure(max_points=self.cloud_view.budget_box.value())
@@ -559,16 +418,3 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.stop(timeout=30.0)  # a slow model on the CPU may need seconds to finish its frame
         self.worker_thread.quit()
         self.worker_thread.wait(5000)
-
-
-def saved_state(store: QtCore.QSettings) -> dict:
-    """The ViewerState dump kept in the settings ({} when none or unreadable)."""
-    try:
-        data = json.loads(str(prefs.read_value(store, "viewer", "{}")))
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _ms(value: float) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.0f} ms"

@@ -125,7 +125,7 @@ def test_export_dialog_range_runs_behind_a_progress_dialog(shown, qtbot, tmp_pat
     assert names == ["r_000001.json", "r_000001.png", "r_000002.json", "r_000002.png", "r_000003.json",
                      "r_000003.png", "r_depth.mp4"]
     assert cv2.imread(str(tmp_path / "range" / "r_000002.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
-    assert "exported 4 file(s)" in window.notice_label.text()
+    assert "exported 4 file(s)" in window.labels.notice.text()
 
 
 def test_dropping_a_folder_opens_it(window, qtbot, wait_frame, image_folder):

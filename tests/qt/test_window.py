@@ -90,7 +90,7 @@ def test_switching_model_while_playing_never_draws_the_old_model(window, qtbot, 
     qtbot.waitUntil(lambda: window.shown >= 4, timeout=20000)
     drawn = []
     window.frame_shown.connect(lambda _i: drawn.append((window.last_update.primary, window.last_update.generation)))
-    window.model_box.setCurrentText(CONSTANT)
+    window.model_bar.model_box.setCurrentText(CONSTANT)
     qtbot.waitUntil(lambda: any(p == CONSTANT for p, _ in drawn), timeout=30000)
     new_generation = window.generation
     qtbot.waitUntil(lambda: len(drawn) >= 3 and drawn[-1][0] == CONSTANT, timeout=20000)
@@ -111,7 +111,7 @@ def test_open_errors_are_reported_and_the_app_keeps_running(window, qtbot, wait_
     broken.write_bytes(b"not a video")
     window.set_models([SHADING], "cpu")
     window.open_path(broken)
-    qtbot.waitUntil(lambda: "broken.mp4" in window.notice_label.text(), timeout=20000)
+    qtbot.waitUntil(lambda: "broken.mp4" in window.labels.notice.text(), timeout=20000)
     window.open_path(image_folder)
     wait_frame(window, 0)
 
@@ -171,7 +171,7 @@ def test_mc_dropout_samples_reach_the_models(window, qtbot, wait_frame, image_fo
     window.set_models([SHADING], "cpu")
     window.open_path(image_folder)
     wait_frame(window, 0, SHADING)
-    window.mc_box.setValue(4)
+    window.model_bar.mc_box.setValue(4)
     assert window.worker.model(SHADING).mc_samples == 4
     window.set_models([CONSTANT], "cpu")
     wait_frame(window, 0, CONSTANT)
