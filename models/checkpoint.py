@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,6 +13,7 @@ import torch
 from torch import nn
 
 from endodepth.errors import CheckpointError
+from endodepth.io.atomic import atomic_write
 
 META_MODEL = "endodepth_model"
 META_OPTIONS = "endodepth_options"
@@ -118,11 +117,8 @@ def save_checkpoint(
 ) -> Path:
     """Write tensors with the model's name and options (safetensors or .pth), atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         if path.suffix == ".safetensors":
             from safetensors.torch import save_file
 
@@ -130,8 +126,4 @@ def save_checkpoint(
             save_file(tensors, tmp, metadata=meta)
         else:
             torch.save({"model": model_name, "options": dict(options or {}), "state_dict": tensors}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

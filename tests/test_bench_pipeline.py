@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from endodepth.frame import Frame
-from endodepth.pipeline.runner import Pipeline, PostOptions
+from endodepth.pipeline.processing import Pipeline, PostOptions
 from endodepth.vis.backproject import backproject
 from endodepth.vis.colormap import colorize
 from endodepth.vis.masks import fov_mask, specular_mask
@@ -48,7 +48,7 @@ def test_post_process_720p(benchmark):
     pipe = Pipeline([], {}, post=PostOptions(max_points=50_000, fov=True, specular=True, colormap="turbo"))
 
     def post():
-        from endodepth.pipeline.runner import FrameResult
+        from endodepth.pipeline.processing import FrameResult
 
         res = FrameResult(Frame(0, 0.0, RGB, K), {"m": DepthResult(DEPTH, "metric-mm")}, {})
         return pipe.post_process(res)

@@ -107,3 +107,22 @@ def test_dotted_image_names_keep_their_own_outputs(tmp_path):
     out = tmp_path / "out"
     assert main(["infer", str(folder), "--model", "baseline-shading", "--format", "png16", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["frame.001.json", "frame.001.png", "frame.002.json", "frame.002.png"]
+
+
+def test_video_renders_each_frame_beside_its_depth(checkpoint, tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    frames = [np.full((48, 64, 3), 40 * (i + 1), np.uint8) for i in range(3)]
+    for i, rgb in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i}.png"), rgb)
+    out = tmp_path / "v" / "depth.mp4"
+    assert main(["infer", str(folder), "--model", str(checkpoint), "--device", "cpu", "--video", str(out)]) == 0
+    assert f"wrote the video {out}" in capsys.readouterr().out
+    video = cv2.VideoCapture(str(out))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    shown = [video.read()[1] for _ in range(3)]
+    video.release()
+    for rgb, picture in zip(frames, shown):
+        assert picture.shape == (48, 128, 3)
+        assert np.abs(picture[:, :64].astype(int) - rgb).mean() < 6  # the frame itself (lossy mp4v)
+    assert np.abs(shown[0][:, 64:].astype(int) - frames[0]).mean() > 20  # beside it: its colorized depth

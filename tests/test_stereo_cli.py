@@ -44,7 +44,7 @@ def test_stereo_infer_writes_millimetres_with_holes_left_unknown(synthetic_keyfr
 
 
 def test_stereo_on_a_mono_source_is_one_line_and_exit_2(tmp_path, capsys):
-    from endodepth.io.scared import write_video
+    from endodepth.io.video import write_video
 
     video = write_video(tmp_path / "mono.mp4", np.full((2, 64, 80, 3), 100, np.uint8), 10.0)
     assert main(["infer", str(video), "--model", "stereo", "--out", str(tmp_path / "out")]) == 2
@@ -54,7 +54,7 @@ def test_stereo_on_a_mono_source_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_selectivity_says_stereo_has_no_layers(tmp_path, capsys):
-    from endodepth.io.scared import write_video
+    from endodepth.io.video import write_video
 
     video = write_video(tmp_path / "mono.mp4", np.full((2, 64, 80, 3), 100, np.uint8), 10.0)
     assert main(["selectivity", str(video), "--model", "stereo", "--depth", "prediction"]) == 2

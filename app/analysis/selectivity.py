@@ -14,15 +14,19 @@ response). The training regulariser (`endodepth.train.selectivity`) uses the sam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from endodepth.errors import EndoDepthError
+from endodepth.kinds import finite_positive
+
 SPACINGS = ("sid", "uniform")
 EPS = 1e-15
+RANGE_PERCENTILES = (1.0, 99.0)  # the bin range: these percentiles of the first frames' valid depth
 
 
 def depth_bin_edges(
@@ -47,6 +51,26 @@ def depth_bin_edges(
         raise ValueError(f"unknown bin spacing {spacing!r}; use one of {', '.join(SPACINGS)}")
     inner[0], inner[-1] = alpha, beta
     return np.concatenate([[0.0], inner])
+
+
+def bin_edges_from_depth(
+    depths: Iterable[np.ndarray], bins: int, spacing: str = "sid",
+    min_depth: float | None = None, max_depth: float | None = None,
+) -> np.ndarray:
+    """The one bin-range policy (`endodepth selectivity`, the trainer, the window): `bins` edges from
+    `min_depth` to `max_depth`, each missing limit the RANGE_PERCENTILES percentile of the valid
+    (finite, positive) values of `depths` (the first frames seen); EndoDepthError when none is valid."""
+    if min_depth is None or max_depth is None:
+        values = np.concatenate([np.asarray(d)[finite_positive(d)].ravel() for d in depths] + [np.zeros(0)])
+        if values.size == 0:
+            raise EndoDepthError("no valid depth to set the selectivity bin range; give the minimum and maximum depth")
+        lo, hi = np.percentile(values, RANGE_PERCENTILES)
+        min_depth = float(lo) if min_depth is None else min_depth
+        max_depth = float(hi) if max_depth is None else max_depth
+    try:
+        return depth_bin_edges(bins, min_depth, max_depth, spacing)
+    except ValueError as exc:
+        raise EndoDepthError(f"depth bins: {exc}") from None
 
 
 def depth_bins(depth: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:

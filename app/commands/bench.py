@@ -21,8 +21,9 @@ from endodepth.io.atomic import atomic_write
 from endodepth.io.detect import open_source
 from endodepth.io.stereo import require_stereo
 from endodepth.models.registry import resolve_device
-from endodepth.pipeline.runner import Pipeline, PostOptions, Runner
-from endodepth.pipeline.stats import summarize
+from endodepth.pipeline.processing import Pipeline, PostOptions
+from endodepth.pipeline.runner import Runner
+from endodepth.pipeline.stats import timing_summary
 from endodepth.threads import apply as apply_threads
 from endodepth.threads import plan as plan_threads
 from endodepth.vis.colormap import COLORMAPS
@@ -45,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _stage(ms: list[float]) -> dict:
-    s = summarize(ms)
+    s = timing_summary(ms)
     s["fps"] = 1e3 / s["mean"] if s["mean"] > 0 else math.inf
     return s
 
@@ -65,8 +66,8 @@ def measure_stages(pipeline: Pipeline, count: int, warmup: int) -> dict:
         frame = pipeline.decode(i)
         decode.append((time.perf_counter() - t) * 1e3)
         for _ in range(warmup if i == 0 else 0):
-            pipeline.predict(frame)
-        predicted = pipeline.predict(frame)
+            pipeline.run_models(frame)
+        predicted = pipeline.run_models(frame)
         infer.append(predicted.timings["infer_ms"])
         for name, times in per_model.items():
             times.append(predicted.timings[f"infer_ms/{name}"])
@@ -117,7 +118,7 @@ def measure_playback(pipeline: Pipeline, realtime: bool, timeout: float = 3600.0
     if not finished:
         raise TimeoutError(f"playback of {len(pipeline)} frames did not finish in {timeout:.0f} s")
     return {"frames": len(latencies), "dropped": dropped, "seconds": elapsed,
-            "fps": len(latencies) / elapsed, "latency_ms": summarize(latencies)}
+            "fps": len(latencies) / elapsed, "latency_ms": timing_summary(latencies)}
 
 
 class _Window:

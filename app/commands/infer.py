@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default="npy", help="npy (raw float32), npz (+K, kind), png16")
     add_device(p)
     p.add_argument("--half", action="store_true", help="float16 inference (CUDA only)")
+    p.add_argument("--video", type=Path, metavar="OUT.mp4",
+                   help="also render the frames beside their colorized depth into this video (as the viewer's export)")
     add_stereo_arguments(p)
 
 
@@ -112,6 +114,11 @@ def run(args: argparse.Namespace) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             result = model.predict_frame(frame)
             written.append(write_result(target, result.output, result.kind, frame.K, args.format))
+        if args.video:
+            from endodepth.pipeline.view_export import RangeExport, export_range
+
+            job = RangeExport(out, path.stem, 0, len(source) - 1, depth_format="none", video=args.video)
+            print(f"{model.name}: wrote the video {export_range(source, model, job)[-1]}")
     print(f"{model.name}: wrote {len(written)} {args.format} file(s) of {model.kind} to {out}")
     if skipped:
         print(f"endodepth infer: {skipped} of {len(source)} frame(s) could not be read and were skipped",

@@ -20,21 +20,16 @@ from tqdm import tqdm
 
 from endodepth import models
 from endodepth.analysis.depth import as_depth
-from endodepth.analysis.selectivity import (
-    SPACINGS,
-    SelectivityAccumulator,
-    depth_bin_edges,
-)
+from endodepth.analysis.selectivity import RANGE_PERCENTILES, SPACINGS, SelectivityAccumulator, bin_edges_from_depth
 from endodepth.commands.infer import untrained_warning
 from endodepth.commands.options import add_device, add_model, parse_size
 from endodepth.errors import EndoDepthError, InputError, UsageError
 from endodepth.frame import Frame
 from endodepth.io.atomic import atomic_write
-from endodepth.kinds import RELATIVE_INVERSE, finite_positive, unit_of
+from endodepth.kinds import RELATIVE_INVERSE, unit_of
 from endodepth.models import DepthResult
 from endodepth.vis.masks import fov_mask
 
-RANGE_PERCENTILES = (1.0, 99.0)
 MAX_PLOTTED_UNITS = 64
 
 
@@ -82,18 +77,6 @@ def batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
-def depth_range(depths: Sequence[np.ndarray], min_depth: float | None, max_depth: float | None) -> tuple[float, float]:
-    """(alpha, beta): the given limits, the missing ones from percentiles of the valid depths."""
-    if min_depth is not None and max_depth is not None:
-        return min_depth, max_depth
-    values = np.concatenate([d[finite_positive(d)] for d in depths] + [np.zeros(0, np.float32)])
-    if values.size == 0:
-        raise EndoDepthError(
-            "the first frames have no valid depth to set the bin range; give --min-depth and --max-depth"
-        )
-    lo, hi = np.percentile(values, RANGE_PERCENTILES)
-    return (float(lo) if min_depth is None else min_depth), (float(hi) if max_depth is None else max_depth)
-
 
 def check_spatial(features: dict[str, np.ndarray]) -> None:
     """Refuse transformer tokens (C, N, 1): selectivity needs a spatial map to match to depth."""
@@ -129,11 +112,8 @@ def dissect(
         depths = [f.gt_depth if use_gt else predicted_depth(f, r) for f, r in zip(batch, results)]
         if acc is None:
             check_spatial(results[0].features)
-            alpha, beta = depth_range([d for d in depths if d is not None], args.min_depth, args.max_depth)
-            try:
-                edges = depth_bin_edges(args.bins, alpha, beta, args.spacing)
-            except ValueError as exc:
-                raise EndoDepthError(f"depth bins: {exc}") from None
+            edges = bin_edges_from_depth([d for d in depths if d is not None], args.bins, args.spacing,
+                                         args.min_depth, args.max_depth)
             acc = SelectivityAccumulator(edges, None if args.analysis_size is None else args.analysis_size[::-1])
             info["feature_sizes"] = {k: list(v.shape[1:]) for k, v in results[0].features.items()}
         for depth, result in zip(depths, results):

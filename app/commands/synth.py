@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         out = write_plain(args.out, seq.rgb, seq.depth, seq.K, seq.poses, seq.fps, meta)
     else:
         from endodepth.io.calibration import write_calibration
-        from endodepth.io.scared import write_video
+        from endodepth.io.video import write_video
 
         out = args.out if args.out.suffix else args.out.with_suffix(".mp4")
         write_video(out, seq.rgb, seq.fps)

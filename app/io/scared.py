@@ -9,19 +9,17 @@ Layout (scared_toolkit): `endoscope_calibration.yaml`, `Left_Image.png`, `Right_
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import tarfile
-from collections.abc import Iterable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import tifffile
 
 from endodepth.io.atomic import atomic_write
 from endodepth.io.calibration import StereoCalibration, write_calibration
 from endodepth.io.export import write_rgb_png
+from endodepth.io.video import write_video
 
 CALIBRATION = "endoscope_calibration.yaml"
 LEFT_IMAGE, RIGHT_IMAGE = "Left_Image.png", "Right_Image.png"
@@ -116,28 +114,6 @@ def _tiff_bytes(xyz: np.ndarray) -> bytes:
 def _write_tiff(path: Path, xyz: np.ndarray) -> None:
     with atomic_write(path) as tmp:
         tmp.write_bytes(_tiff_bytes(xyz))
-
-
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> Path:
-    """Write RGB uint8 frames, each (H,W,3) (an (N,H,W,3) array or a generator), as an mp4v video
-    (lossy; temp name, then renamed)."""
-    path = Path(path)
-    frames = iter(frames)
-    first = next(frames, None)
-    if first is None:
-        raise ValueError(f"{path}: no frames to write")
-    h, w = first.shape[:2]
-    frames = itertools.chain([first], frames)
-    with atomic_write(path) as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
-        if not writer.isOpened():
-            raise OSError(f"{path}: OpenCV cannot write mp4v video")
-        try:
-            for rgb in frames:
-                writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        finally:
-            writer.release()
-    return path
 
 
 def _write_tar(path: Path, members) -> None:

@@ -1,221 +1,25 @@
-"""The frame pipeline (decode -> infer each model -> post-process) and the threads that run it.
+"""The threads that run a Pipeline: a decode thread and an inference thread joined by a bounded
+queue, so decoding overlaps inference; results go to callbacks.
 
-`Pipeline.process(i)` does one frame synchronously (CLI, tests, exports). `Runner` runs a
-pipeline on two plain Python threads -- a decode thread and an inference thread joined by
-a bounded queue, so decoding overlaps inference -- and hands results to callbacks. It knows
-nothing of Qt: the GUI wraps it and re-emits the callbacks as signals.
+It knows nothing of Qt: the GUI wraps it and re-emits the callbacks as signals. The pacing
+decisions (which frame next, when, which to drop) are the Pacer's; the clock is injected.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from endodepth.analysis.depth import as_depth
-from endodepth.errors import EndoDepthError
-from endodepth.models.base import DepthEstimator, DepthResult
+
 from endodepth.frame import Frame
-from endodepth.pipeline.stats import RollingWindow, summarize
-from endodepth.vis.backproject import backproject, stride_for_budget
-from endodepth.vis.colormap import PercentileRange, RangePolicy, colorize
-from endodepth.vis.masks import fov_mask, specular_mask
-
-
-class FrameError(EndoDepthError):
-    """One frame could not be decoded or inferred; the runner goes on with the next."""
-
-    def __init__(self, index: int, stage: str, error: BaseException) -> None:
-        self.index, self.stage, self.error = index, stage, error
-        super().__init__(f"frame {index}: {stage} failed: {error}")
-
-
-class DeviceFallback(RuntimeWarning):
-    """A notice, not a failure: the GPU ran out of memory and the models moved to the CPU."""
-
-
-@dataclass(frozen=True)
-class PostOptions:
-    """What the worker prepares for the views besides depth, so the GUI thread stays light.
-
-    `max_points`: back-project each model's depth with the stride that keeps at most this
-    many points (None: no clouds). `fov`/`specular`: compute those masks (used to leave
-    pixels out of clouds). `colormap`: colorize each model's depth with its range policy
-    (None: leave colouring to the view). `range_policy`: factory of one policy per model.
-    """
-
-    max_points: int | None = 50_000
-    fov: bool = True
-    specular: bool = False
-    colormap: str | None = None
-    range_policy: Callable[[], RangePolicy] = PercentileRange
-
-
-@dataclass
-class FrameResult:
-    """Everything computed for one frame.
-
-    `results`: each model's DepthResult, by model name. `timings`: milliseconds of
-    "decode_ms", "infer_ms" (all models), "infer_ms/<model>", "post_ms" and, from the
-    Runner, "latency_ms" (decode start to delivery). `generation`:
-    the runner's generation when the frame was processed (compare with
-    `Runner.generation` to ignore results of a file/model that was replaced).
-    `depth`: depth (never inverse depth) per model. `valid`: pixels inside the field of
-    view and off highlights. `clouds`: per model (points (N,3) float32, colours (N,3)
-    uint8) in the camera frame. `colors`/`ranges`: colorized depth and its (lo, hi) when
-    PostOptions.colormap is set.
-    """
-
-    frame: Frame
-    results: dict[str, DepthResult]
-    timings: dict[str, float]
-    generation: int = 0
-    depth: dict[str, np.ndarray] = field(default_factory=dict)
-    valid: np.ndarray | None = None
-    fov: np.ndarray | None = None
-    specular: np.ndarray | None = None
-    clouds: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
-    colors: dict[str, np.ndarray] = field(default_factory=dict)
-    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    @property
-    def index(self) -> int:
-        """Index of the frame in its source."""
-        return self.frame.index
-
-
-def _check_speed(speed: float) -> float:
-    speed = float(speed)
-    if not speed > 0:
-        raise ValueError(f"playback speed must be positive, got {speed}")
-    return speed
-
-
-def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, torch.cuda.OutOfMemoryError)
-
-
-class Pipeline:
-    """A source and the models to run on it: `process(i)` = `infer(decode(i))`.
-
-    `models` is a list of DepthEstimators (keyed by their `name`) or a {name: model} dict.
-    `layers` asks for features: one list for every model, or {model name: layers}.
-    `on_notice` receives DeviceFallback when CUDA runs out of memory.
-    """
-
-    def __init__(
-        self, source, models: Sequence[DepthEstimator] | Mapping[str, DepthEstimator],
-        layers: Iterable[str] | Mapping[str, Iterable[str]] | None = None,
-        post: PostOptions | None = None,
-    ) -> None:
-        self.source = source
-        self.models = dict(models) if isinstance(models, Mapping) else {m.name: m for m in models}
-        if isinstance(layers, Mapping):
-            self.layers = {k: tuple(v) for k, v in layers.items()}
-        else:
-            self.layers = {k: tuple(layers or ()) for k in self.models}
-        self.post = post or PostOptions()
-        self.on_notice: Callable[[Exception], None] | None = None
-        self._ranges: dict[str, RangePolicy] = {}
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    @property
-    def fps(self) -> float:
-        """Frame rate of the source (25 when it has none)."""
-        fps = float(getattr(self.source, "fps", 0.0) or 0.0)
-        return fps if fps > 0 else 25.0
-
-    @property
-    def device(self) -> str:
-        """Device of the first model ("cpu" without models)."""
-        return str(next(iter(self.models.values())).device) if self.models else "cpu"
-
-    def configure(self, **changes) -> None:
-        """Change PostOptions fields (e.g. colormap, max_points); range policies restart."""
-        self.post = dataclasses.replace(self.post, **changes)
-        self._ranges = {}
-
-    def decode(self, index: int) -> Frame:
-        """The frame at `index` of the source."""
-        return self.source.frame(index)
-
-    def process(self, index: int) -> FrameResult:
-        """Decode, infer and post-process one frame."""
-        t0 = time.perf_counter()
-        frame = self.decode(index)
-        decode_ms = (time.perf_counter() - t0) * 1e3
-        result = self.infer(frame)
-        result.timings["decode_ms"] = decode_ms
-        return result
-
-    def infer(self, frame: Frame) -> FrameResult:
-        """Run every model on a decoded frame, then post-process."""
-        return self.post_process(self.predict(frame))
-
-    def predict(self, frame: Frame) -> FrameResult:
-        """Every model's answer for a decoded frame (no post-processing yet)."""
-        timings: dict[str, float] = {}
-        results: dict[str, DepthResult] = {}
-        t0 = time.perf_counter()
-        for name, model in self.models.items():
-            t = time.perf_counter()
-            results[name] = self._predict(model, frame, self.layers.get(name, ()))
-            timings[f"infer_ms/{name}"] = (time.perf_counter() - t) * 1e3
-        timings["infer_ms"] = (time.perf_counter() - t0) * 1e3
-        return FrameResult(frame, results, timings)
-
-    def post_process(self, out: FrameResult) -> FrameResult:
-        """Add what the views need to a predicted frame: depth, masks, clouds, colours."""
-        t0 = time.perf_counter()
-        post, rgb = self.post, out.frame.rgb
-        mask = out.frame.mask
-        valid = np.ones(rgb.shape[:2], dtype=bool) if mask is None else mask.astype(bool)
-        if post.fov:
-            out.fov = fov_mask(rgb)
-            valid &= out.fov
-        if post.specular:
-            out.specular = specular_mask(rgb)
-            valid &= ~out.specular
-        out.valid = valid
-        for name, res in out.results.items():
-            depth = as_depth(res.output, res.kind)
-            out.depth[name] = depth
-            if post.max_points:
-                stride = stride_for_budget(*depth.shape, post.max_points)
-                out.clouds[name] = backproject(depth, out.frame.K, valid, stride, rgb)
-            if post.colormap:
-                policy = self._ranges.setdefault(name, post.range_policy())
-                lo, hi = policy.update(depth, valid)
-                out.ranges[name] = (lo, hi)
-                out.colors[name] = colorize(depth, post.colormap, lo, hi, invalid=~valid)
-        out.timings["post_ms"] = (time.perf_counter() - t0) * 1e3
-        return out
-
-    def to_cpu(self) -> None:
-        """Move every model to the CPU and release cached GPU memory."""
-        for model in self.models.values():
-            model.to("cpu")
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-    def _predict(self, model: DepthEstimator, frame: Frame, layers: tuple[str, ...]) -> DepthResult:
-        try:
-            return model.predict_frame(frame, layers)
-        except Exception as exc:
-            if not _is_oom(exc) or model.device.type != "cuda":
-                raise
-        self.to_cpu()
-        if self.on_notice is not None:
-            self.on_notice(DeviceFallback("CUDA ran out of memory; the models now run on the CPU"))
-        return model.predict_frame(frame, layers)
+from endodepth.pipeline.pacing import WAIT_S, Pacer, check_speed
+from endodepth.pipeline.processing import FrameError, FrameResult, Pipeline
+from endodepth.pipeline.stats import RollingWindow, timing_summary
 
 
 @dataclass
@@ -237,7 +41,8 @@ class Runner:
     due when the worker is free; it skips frames that are already late and the worker
     keeps only the newest decoded frame, so the display never lags; skipped frames are
     counted in `stats()["dropped"]`. Every-frame (`realtime=False`): all frames in
-    order, paced at most at fps*speed (speed=math.inf: as fast as possible).
+    order, paced at most at fps*speed (speed=math.inf: as fast as possible). `clock`
+    (seconds, monotonic) paces playback; the Pacer makes the decisions.
 
     Callbacks run on the worker threads and must return quickly (a Qt wrapper emits a
     signal): `on_result(FrameResult)`, `on_error(Exception)` -- a FrameError for a frame
@@ -253,8 +58,8 @@ class Runner:
         on_error: Callable[[Exception], None] | None = None,
         on_finished: Callable[[], None] | None = None,
         realtime: bool = True, speed: float = 1.0, loop: bool = False, queue_size: int = 2,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        _check_speed(speed)
         self.on_result = on_result
         self.on_error = on_error
         self.on_finished = on_finished
@@ -267,19 +72,14 @@ class Runner:
         self._queue_size = max(1, int(queue_size))
         self._request: int | None = None
         self._playing = False
-        self._realtime = bool(realtime)
-        self._speed = float(speed)
-        self._loop = bool(loop)
-        self._next = 0
-        self._anchor = (0.0, 0)
-        self._last_start = -math.inf
+        self._clock = clock
+        self._pacer = Pacer(bool(realtime), check_speed(speed), bool(loop))
         self._busy_since: float | None = None
         self._decoding: Pipeline | None = None
         self._position = -1
-        self._dropped = 0
         self._closing = False
         self._threads: dict[str, threading.Thread] = {}
-        self._window = RollingWindow(1.0)
+        self._window = RollingWindow(1.0, clock)
         if pipeline is not None:
             self.set_pipeline(pipeline)
 
@@ -320,7 +120,7 @@ class Runner:
             self._queue.clear()
             self._request = None
             self._playing = False
-            self._dropped = 0
+            self._pacer.dropped = 0
             decoder = self._threads.get("decode")
             while self._decoding is not None and decoder is not threading.current_thread():
                 self._cv.wait(0.1)
@@ -351,16 +151,17 @@ class Runner:
         with self._cv:
             if self._pipeline is None or len(self._pipeline) == 0:
                 return
-            self._speed = self._speed if speed is None else _check_speed(speed)
-            self._realtime = self._realtime if realtime is None else bool(realtime)
-            self._loop = self._loop if loop is None else bool(loop)
+            pacer = self._pacer
+            pacer.speed = pacer.speed if speed is None else check_speed(speed)
+            pacer.realtime = pacer.realtime if realtime is None else bool(realtime)
+            pacer.loop = pacer.loop if loop is None else bool(loop)
             if start is None:
                 start = self._position + 1 if 0 <= self._position < len(self._pipeline) - 1 else 0
             self._ticket += 1
             self._queue.clear()
             self._request = None
             self._seek(int(start))
-            self._dropped = 0
+            pacer.dropped = 0
             self._playing = True
             self._start_threads()
             self._cv.notify_all()
@@ -391,21 +192,21 @@ class Runner:
     def set_speed(self, speed: float) -> None:
         """Playback speed factor (2.0: twice as fast; math.inf: as fast as possible)."""
         with self._cv:
-            self._speed = _check_speed(speed)
-            self._seek(self._next)
+            self._pacer.speed = check_speed(speed)
+            self._seek(self._pacer.next)
             self._cv.notify_all()
 
     def set_realtime(self, realtime: bool) -> None:
         """Real-time (drop late frames) or every-frame mode."""
         with self._cv:
-            self._realtime = bool(realtime)
-            self._seek(self._next)
+            self._pacer.realtime = bool(realtime)
+            self._seek(self._pacer.next)
             self._cv.notify_all()
 
     def set_loop(self, loop: bool) -> None:
         """Start over at the end instead of stopping."""
         with self._cv:
-            self._loop = bool(loop)
+            self._pacer.loop = bool(loop)
 
     def stats(self) -> dict:
         """Live numbers over the last second: decode/infer/post ms and latency (decode start
@@ -413,11 +214,11 @@ class Runner:
         on CUDA, GPU memory in MiB."""
         out: dict = {}
         for stage in ("decode", "infer", "post", "latency"):
-            s = summarize(self._window.values(stage))
+            s = timing_summary(self._window.values(stage))
             out[f"{stage}_ms"] = s["mean"]
             out[f"{stage}_ms_p95"] = s["p95"]
         out["fps"] = self._window.rate("delivered")
-        out["dropped"] = self._dropped
+        out["dropped"] = self._pacer.dropped
         pipeline = self._pipeline
         out["device"] = pipeline.device if pipeline is not None else "cpu"
         if out["device"].startswith("cuda"):
@@ -436,57 +237,26 @@ class Runner:
                 self._threads[role] = thread
                 thread.start()
 
-    def _rate(self, pipeline: Pipeline) -> float:
-        return pipeline.fps * self._speed
-
     def _seek(self, index: int) -> None:
         """Make `index` the next frame to decode, falling due now (lock held)."""
-        self._next = index
-        self._anchor = (time.monotonic(), index)
-        self._last_start = -math.inf
-
-    def _due(self, index: int, rate: float) -> float:
-        t0, i0 = self._anchor
-        return t0 + (index - i0) / rate if math.isfinite(rate) and rate > 0 else t0
+        self._pacer.seek(index, self._clock())
 
     def _next_job(self) -> tuple[_Item | None, float]:
         """The next frame to decode, or how long to wait for one (lock held)."""
         pipeline = self._pipeline
         if pipeline is None or len(self._queue) >= self._queue_size:
-            return None, 0.1
+            return None, WAIT_S
         if self._request is not None:
             index, self._request = self._request, None
             return _Item(index, self._ticket, self._generation, 0.0), 0.0
         if not self._playing:
-            return None, 0.1
-        n, rate = len(pipeline), self._rate(pipeline)
-        paced = math.isfinite(rate) and rate > 0
-        index = self._next
-        if self._realtime and paced:
-            now = target = time.monotonic()
-            if self._busy_since is not None:
-                # Decode just in time: the frame that falls due when the worker is free.
-                if self._queue:
-                    return None, 0.1
-                decode = self._mean_s("decode")
-                free_at = self._busy_since + self._mean_s("infer") + self._mean_s("post")
-                if now < free_at - decode:
-                    return None, min(free_at - decode - now, 0.1)
-                target = max(free_at, now + decode)
-            t0, i0 = self._anchor
-            late = i0 + int((target - t0) * rate)
-            limit = late if self._loop else min(late, n - 1)
-            if limit > index:
-                self._dropped += limit - index
-                index = limit
-        if index >= n:
-            if not self._loop:
-                return None, 0.1
-            t0, i0 = self._anchor
-            self._anchor = (t0 + (n - i0) / rate if paced else time.monotonic(), 0)
-            index = min(index - n, n - 1)
-        self._next = index + 1
-        return _Item(index, self._ticket, self._generation, self._due(index, rate)), 0.0
+            return None, WAIT_S
+        work_s = self._mean_s("infer") + self._mean_s("post")
+        index, wait = self._pacer.next_index(len(pipeline), pipeline.fps, self._clock(), self._busy_since,
+                                             bool(self._queue), self._mean_s("decode"), work_s)
+        if index is None:
+            return None, wait
+        return _Item(index, self._ticket, self._generation, self._pacer.due(index, pipeline.fps)), 0.0
 
     def _wait_for(self, get: Callable[[], tuple[_Item | None, float]]) -> tuple[_Item, Pipeline] | None:
         """Block until `get` (called with the lock held, returning an item or how long to
@@ -512,7 +282,7 @@ class Runner:
             t = job.started = time.perf_counter()
             try:
                 job.frame = pipeline.decode(job.index)
-            except Exception as exc:  # noqa: BLE001 - reported; playback goes on
+            except Exception as exc:
                 error = exc
             else:
                 error = None
@@ -529,20 +299,14 @@ class Runner:
     def _take(self) -> tuple[_Item | None, float]:
         """The next decoded frame once it falls due, dropping stale ones in real time (lock held)."""
         if not self._queue:
-            return None, 0.1
-        if self._realtime and self._queue[0].due > 0:
-            while len(self._queue) > 1 and self._queue[1].due <= time.monotonic():
-                self._queue.popleft()
-                self._dropped += 1
-        item = self._queue[0]
-        start = item.due
-        if not self._realtime and item.due > 0:
-            rate = self._rate(self._pipeline)
-            start = self._last_start + 1.0 / rate if math.isfinite(rate) and rate > 0 else 0.0
-        wait = start - time.monotonic()
+            return None, WAIT_S
+        now = self._clock()
+        drop, wait = self._pacer.take([item.due for item in self._queue], self._pipeline.fps, now)
+        for _ in range(drop):
+            self._queue.popleft()
         if wait > 0:
-            return None, min(wait, 0.1)
-        self._last_start = self._busy_since = time.monotonic()
+            return None, wait
+        self._busy_since = now
         self._cv.notify_all()
         return self._queue.popleft(), 0.0
 
@@ -550,8 +314,8 @@ class Runner:
         while (got := self._wait_for(self._take)) is not None:
             item, pipeline = got
             try:
-                result = pipeline.infer(item.frame)
-            except Exception as exc:  # noqa: BLE001 - reported; playback goes on
+                result = pipeline.process_frame(item.frame)
+            except Exception as exc:
                 self._fail(item, "inference", exc)
             else:
                 result.timings["decode_ms"] = item.decode_ms
@@ -573,7 +337,7 @@ class Runner:
 
     def _ends_playback(self, item: _Item) -> bool:
         """True (and playback stops) when `item` is the last frame of a play without loop (lock held)."""
-        if self._playing and not self._loop and item.due > 0 and item.index >= len(self._pipeline) - 1:
+        if self._playing and not self._pacer.loop and item.due > 0 and item.index >= len(self._pipeline) - 1:
             self._playing = False
             return True
         return False

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 
-def summarize(values_ms: Iterable[float]) -> dict[str, float]:
+def timing_summary(values_ms: Iterable[float]) -> dict[str, float]:
     """Mean, p50, p95, p99 and max of durations in milliseconds (NaN when empty)."""
     v = np.asarray(list(values_ms), dtype=np.float64)
     if v.size == 0:

@@ -14,7 +14,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from endodepth.commands.options import add_device, size_type
-from endodepth.pipeline.stats import summarize
+from endodepth.pipeline.stats import timing_summary
 
 HEARTBEAT_MS = 10
 VIEWS = ("image", "cloud", "selectivity", "comparison")
@@ -107,7 +107,7 @@ class PlaybackRecorder(QtCore.QObject):
 
     def stats(self) -> dict:
         elapsed = time.perf_counter() - (self.t0 or time.perf_counter())
-        runner = self.window.worker.runner.stats()
+        runner = self.window.worker.stats()
         infer = np.asarray(self.infer_ms, float)
         return {
             "frames_shown": self.shown,
@@ -117,7 +117,7 @@ class PlaybackRecorder(QtCore.QObject):
             "last_frame": self.last_index,
             "seconds": elapsed,
             "display_fps": self.shown / elapsed if elapsed > 0 else 0.0,
-            "source_fps": self.window.info.fps if self.window.info else None,
+            "source_fps": self.window.info["fps"] if self.window.info else None,
             "inference_ms_mean": float(np.nanmean(infer)) if infer.size else None,
             "inference_ms_p95": float(np.nanpercentile(infer, 95)) if infer.size else None,
             "inference_fps": 1e3 / float(np.nanmean(infer)) if infer.size else None,
@@ -128,12 +128,12 @@ class PlaybackRecorder(QtCore.QObject):
                                  for t, gap, cpu in sorted(self.heartbeat.stalls, key=lambda s: -s[1])[:5]],
             "gui_cpu_ms_per_frame": self.heartbeat.cpu_ms / self.shown if self.shown else None,
             "gui_cpu_fraction": self.heartbeat.cpu_ms / 1e3 / elapsed if elapsed > 0 else None,
-            "gui_slot_ms": {name: summarize(values) for name, values in self.window.draw_ms.items()},
+            "gui_slot_ms": {name: timing_summary(values) for name, values in self.window.draw_ms.items()},
             "load_average_1min": os.getloadavg()[0],
             "device": runner["device"],
-            "models": self.window.models,
-            "compared": self.window.compare,
-            "file": self.window.info.path if self.window.info else None,
+            "models": self.window.worker.state.models,
+            "compared": self.window.worker.state.compared,
+            "file": self.window.info["path"] if self.window.info else None,
         }
 
     def finish(self) -> None:
@@ -194,12 +194,12 @@ def apply_style(app: QtWidgets.QApplication) -> None:
 
 def initial_models(args, store) -> tuple[list[str], str | None]:
     """Models from the command line, else the saved ones, else the bundled default (notice if it is absent)."""
-    from endodepth.qt import settings as prefs
+    from endodepth.qt.settings import saved_state
     from endodepth.qt.worker import default_model_name
 
     if args.model:
         return list(args.model), None
-    saved = [str(m) for m in prefs.read_value(store, "models", [])]
+    saved = [str(m) for m in saved_state(store).get("models") or []]
     if saved and args.path is not None:
         return saved, None
     name, notice = default_model_name()
@@ -235,8 +235,6 @@ def run_app(argv: list[str]) -> int:
     fresh_layout = store.value("state") is None or bool(args.screenshot)
     if store.value("geometry") is None or args.screenshot:
         window.resize(width, height)
-    if args.device:
-        window.device = args.device
     models, notice = initial_models(args, store)
     path = args.path or str(bundled_sample())
     recorder = PlaybackRecorder(window, args.quit_after, args.stats_out, args.screenshot)
@@ -254,8 +252,8 @@ def run_app(argv: list[str]) -> int:
     if fresh_layout:
         window.size_docks()
     if len(models) > 1:
-        window.compare = models[:4]
-    window.set_models(models[:1])
+        window.worker.state.set_compared(models[:4])
+    window.set_models(models[:1], args.device)
     window.open_path(path)
     if notice:
         window.show_notice(notice)

@@ -4,13 +4,13 @@ absolute difference map, and per-frame errors against ground truth over time."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from endodepth.analysis.comparison import GT
+from endodepth.pipeline.live_comparison import ComparisonSnapshot
 from endodepth.qt.depth_display import DepthColorBar, show_rgb
 
 MAX_MODELS = 4
@@ -30,24 +30,6 @@ def grid_columns(panels: int, canvas_aspect: float, image_aspect: float) -> int:
         return min(canvas_aspect / cols / image_aspect, 1.0 / rows)
 
     return max(range(1, panels + 1), key=lambda cols: (scale(cols), -cols))
-
-
-@dataclass
-class ComparisonSnapshot:
-    """The core Comparison of one frame, coloured by the worker (one shared range for every depth panel)."""
-
-    frame: int
-    names: list[str]
-    reference: str
-    unit: str
-    colors: dict[str, np.ndarray]          # model (and GT when present) -> colorized aligned depth (display size)
-    difference_model: str | None           # whose |depth - reference| is shown
-    difference: np.ndarray | None          # float32, NaN where invalid
-    difference_colors: np.ndarray | None
-    range: tuple[float, float]
-    difference_range: tuple[float, float]
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> metric -> value (GT only)
-    difference_mean: float | None = None   # mean |difference| over the full-resolution map
 
 
 class ComparisonView(QtWidgets.QWidget):

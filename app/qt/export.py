@@ -1,141 +1,39 @@
 """File > Export: the current frame (16-bit PNG, NPZ, colorized PNG, PLY) or a frame range (depth per frame
-and a rendered video), the range in a worker thread behind a cancellable QProgressDialog."""
+and a rendered video); the core's export_range runs in a thread behind a cancellable QProgressDialog."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from endodepth.io.atomic import atomic_write
-from endodepth.io.export import write_depth_npz, write_depth_png16, write_point_cloud, write_rgb_png
 from endodepth.io.detect import open_source
-from endodepth.pipeline.runner import Pipeline, PostOptions
-from endodepth.qt.depth_display import DepthView, depth_view
-
-VIDEO_VIEWS = ("none", "depth", "image | depth")
-
-
-class Cancelled(Exception):
-    """The user pressed Cancel; the file being written is discarded."""
-
-
-def depth_to_write(view: DepthView) -> tuple[np.ndarray, str]:
-    """The displayed depth with NaN outside the valid pixels, and its kind for the exporters."""
-    depth = np.where(view.valid, view.depth, np.nan).astype(np.float32)
-    return depth, "metric-mm" if view.unit == "mm" else "relative"
-
-
-def export_frame(view: DepthView, folder: Path, stem: str, what: set[str]) -> list[Path]:
-    """Write the chosen outputs ("png16", "npz", "color", "ply") of one frame; returns the files."""
-    folder.mkdir(parents=True, exist_ok=True)
-    depth, kind = depth_to_write(view)
-    written = []
-    if "png16" in what:
-        written.append(write_depth_png16(folder / f"{stem}_depth.png", depth, kind))
-    if "npz" in what:
-        written.append(write_depth_npz(folder / f"{stem}_depth.npz", depth, view.K, kind))
-    if "color" in what and view.colors is not None:
-        written.append(write_rgb_png(folder / f"{stem}_depth_color.png", view.colors))
-    if "ply" in what and view.points is not None:
-        written.append(write_point_cloud(folder / f"{stem}_cloud.ply", view.points, view.point_colors))
-    return written
-
-
-def render(view: DepthView, layout: str) -> np.ndarray:
-    """One video frame (RGB) of the chosen view."""
-    colors = view.colors if view.colors is not None else np.zeros_like(view.rgb)
-    return np.concatenate([view.rgb, colors], axis=1) if layout == "image | depth" else colors
-
-
-@dataclass
-class RangeJob:
-    """A frame range to export with the current models; video_view is one of VIDEO_VIEWS."""
-
-    source_path: str
-    models: dict
-    model: str
-    first: int
-    last: int
-    folder: Path
-    stem: str
-    depth_format: str           # "npz", "png16" or "none"
-    video_view: str
-    colormap: str
-    range_policy: object
-    scales: dict
+from endodepth.pipeline.view_export import VIDEO_VIEWS, Cancelled, RangeExport, export_frame, export_range
 
 
 class RangeExporter(QtCore.QObject):
-    """Runs a RangeJob in its own thread (every frame, in order); `progress` after each frame."""
+    """Runs export_range for a source path and a model in its own thread; `progress` after each frame."""
 
     progress = QtCore.Signal(int)
     done = QtCore.Signal(list)
     failed = QtCore.Signal(str)
 
-    def __init__(self, job: RangeJob) -> None:
+    def __init__(self, source_path: str, model, name: str, job: RangeExport) -> None:
         super().__init__()
-        self.job = job
+        self.source_path, self.model, self.name, self.job = source_path, model, name, job
         self.cancelled = False
 
     @QtCore.Slot()
     def run(self) -> None:
-        job = self.job
+        """Open a reader of its own (the viewer's stays undisturbed) and export."""
         try:
-            source = open_source(job.source_path)
-            try:
-                pipeline = Pipeline(source, {job.model: job.models[job.model]},
-                                    post=PostOptions(max_points=None, colormap=job.colormap,
-                                                     range_policy=job.range_policy))
-                self.done.emit(self._export(pipeline))
-            finally:
-                source.close()
+            with open_source(self.source_path) as source:
+                self.done.emit(export_range(source, self.model, self.job, self.name, self.progress.emit,
+                                            lambda: self.cancelled))
         except Cancelled:
             self.done.emit([])
-        except Exception as exc:  # noqa: BLE001 - reported in the dialog
+        except Exception as exc:
             self.failed.emit(f"{type(exc).__name__}: {exc}")
-
-    def _export(self, pipeline: Pipeline) -> list[Path]:
-        job = self.job
-        job.folder.mkdir(parents=True, exist_ok=True)
-        written: list[Path] = []
-        video_path = job.folder / f"{job.stem}_{job.video_view.replace(' | ', '_')}.mp4"
-        if job.video_view == "none":
-            self._frames(pipeline, written, None)
-            return written
-        with atomic_write(video_path) as tmp:
-            writer: list = []
-            try:
-                self._frames(pipeline, written, (tmp, writer))
-            finally:
-                if writer:
-                    writer[0].release()
-        return written + [video_path]
-
-    def _frames(self, pipeline: Pipeline, written: list[Path], video) -> None:
-        job = self.job
-        for n, i in enumerate(range(job.first, job.last + 1)):
-            if self.cancelled:
-                raise Cancelled()
-            view = depth_view(pipeline.process(i), job.model, job.scales.get(job.model))
-            if job.depth_format != "none":
-                depth, kind = depth_to_write(view)
-                stem = job.folder / f"{job.stem}_{i:06d}"
-                if job.depth_format == "npz":
-                    written.append(write_depth_npz(stem.with_suffix(".npz"), depth, view.K, kind))
-                else:
-                    written.append(write_depth_png16(stem.with_suffix(".png"), depth, kind))
-            if video is not None:
-                tmp, writer = video
-                frame = render(view, job.video_view)
-                if not writer:
-                    size = (frame.shape[1], frame.shape[0])
-                    writer.append(cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), pipeline.fps, size))
-                writer[0].write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-            self.progress.emit(n + 1)
 
 
 class ExportDialog(QtWidgets.QDialog):
@@ -146,10 +44,8 @@ class ExportDialog(QtWidgets.QDialog):
         self.setWindowTitle("Export")
         self.worker, self.update_, self.colormap = worker, update, colormap
         result = update.result
-        # the worker already derived the primary model's view for this frame (window.last_update always has one)
-        self.view = update.view if update.view is not None else depth_view(result, update.primary,
-                                                                            update.scale.get(update.primary))
-        self.count = len(worker.runner.pipeline) if worker.runner.pipeline is not None else 1
+        self.view = update.view  # the primary model's view of this frame, as drawn
+        self.count = max(1, worker.frame_count())
         self.folder_edit = QtWidgets.QLineEdit(str(Path.home() / "endodepth-export"), self)
         browse = QtWidgets.QPushButton("Browse...", self)
         browse.clicked.connect(self._browse)
@@ -219,7 +115,7 @@ class ExportDialog(QtWidgets.QDialog):
                 first, last = (self.first.value(), self.last.value()) if self.scope.currentText() == "frame range" \
                     else (0, self.count - 1)
                 self.written = self.export_range(folder, stem, min(first, last), max(first, last))
-        except Exception as exc:  # noqa: BLE001 - shown to the user
+        except Exception as exc:
             QtWidgets.QMessageBox.warning(self, "Export failed", f"{type(exc).__name__}: {exc}")
             return
         if self.written:
@@ -228,12 +124,10 @@ class ExportDialog(QtWidgets.QDialog):
 
     def export_range(self, folder: Path, stem: str, first: int, last: int) -> list[Path]:
         """Run the range export in a thread; a modal progress dialog can cancel it."""
-        pipeline = self.worker.runner.pipeline
-        primary = self.update_.primary
-        job = RangeJob(str(pipeline.source.path), pipeline.models, primary, first, last, folder, stem,
-                       self.depth_format.currentText(), self.video_view.currentText(), self.colormap,
-                       pipeline.post.range_policy, self.update_.scale)
-        exporter = RangeExporter(job)
+        state, primary = self.worker.state, self.update_.primary
+        job = RangeExport(folder, stem, first, last, self.depth_format.currentText(), self.video_view.currentText(),
+                          colormap=self.colormap, range_policy=state.post.range_policy, align_to_gt=state.align_to_gt)
+        exporter = RangeExporter(state.file, self.worker.model(primary), primary, job)
         thread = QtCore.QThread(self)
         exporter.moveToThread(thread)
         progress = QtWidgets.QProgressDialog("Exporting...", "Cancel", 0, last - first + 1, self)

@@ -1,25 +1,34 @@
-"""Help > Keyboard shortcuts: the list the window's actions use."""
+"""Help > Keyboard shortcuts: the key table the window binds its actions from, and the dialog that lists it."""
 
 from __future__ import annotations
 
 from PySide6 import QtWidgets
 
-SHORTCUTS: tuple[tuple[str, str], ...] = (
-    ("Space", "play / pause"),
-    ("Left / Right", "previous / next frame"),
-    ("Shift+Left / Shift+Right", "jump 10 frames back / forward"),
-    ("Home / End", "first / last frame"),
-    ("+ / -", "faster / slower playback"),
-    ("Ctrl+O", "open a video, image or SCARED file"),
-    ("Ctrl+Shift+O", "open a folder (SCARED keyframe/dataset, image folder)"),
-    ("Ctrl+E", "export (current frame, range, whole video)"),
-    ("Ctrl+S / Ctrl+Shift+S", "save session / open session"),
-    ("F1", "this list"),
-    ("Ctrl+Q", "quit"),
+# action -> (keys, what they do); MainWindow binds each action's shortcuts from here
+KEYS: dict[str, tuple[tuple[str, ...], str]] = {
+    "play": (("Space",), "play / pause"),
+    "previous": (("Left",), "previous frame"),
+    "next": (("Right",), "next frame"),
+    "back": (("Shift+Left",), "jump 10 frames back"),
+    "forward": (("Shift+Right",), "jump 10 frames forward"),
+    "first": (("Home",), "first frame"),
+    "last": (("End",), "last frame"),
+    "faster": (("+", "="), "faster playback"),
+    "slower": (("-",), "slower playback"),
+    "open": (("Ctrl+O",), "open a video, image or SCARED file"),
+    "open_folder": (("Ctrl+Shift+O",), "open a folder (SCARED keyframe/dataset, image folder)"),
+    "export": (("Ctrl+E",), "export (current frame, range, whole video)"),
+    "save_session": (("Ctrl+S",), "save session"),
+    "open_session": (("Ctrl+Shift+S",), "open session"),
+    "help": (("F1",), "this list"),
+    "quit": (("Ctrl+Q",), "quit"),
+}
+POINTER: tuple[tuple[str, str], ...] = (
     ("3D view: drag", "orbit; Ctrl+drag or middle-drag: pan; wheel: zoom"),
     ("3D view: Shift+click", "pick a point; two picks make a measurement"),
     ("Image views: drag / wheel", "pan / zoom (linked in the comparison view)"),
 )
+SHORTCUTS: tuple[tuple[str, str], ...] = tuple((" / ".join(keys), text) for keys, text in KEYS.values()) + POINTER
 
 
 class HelpDialog(QtWidgets.QDialog):
@@ -42,4 +51,4 @@ class HelpDialog(QtWidgets.QDialog):
         layout = QtWidgets.QVBoxLayout(self)
         layout.addWidget(table)
         layout.addWidget(buttons)
-        self.resize(560, 460)
+        self.resize(560, 520)

@@ -6,7 +6,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from endodepth.qt.depth_display import RANGE_POLICIES, DepthColorBar, DepthView, range_policy_factory, show_rgb
+from endodepth.pipeline.views import RANGE_POLICIES, DepthView, range_policy_factory
+from endodepth.qt.depth_display import DepthColorBar, show_rgb
 from endodepth.vis.backproject import pixel_to_point
 from endodepth.vis.colormap import COLORMAPS, lut
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,54 +11,16 @@ import pyqtgraph.opengl as gl
 from pyqtgraph.opengl.GLViewWidget import GLViewMixin
 from PySide6 import QtCore, QtGui, QtOpenGL, QtWidgets
 
-from endodepth.qt.depth_display import DepthView
-from endodepth.io.atomic import atomic_write
-from endodepth.vis.backproject import accumulate, stride_for_budget
+from endodepth.io.measurements import Measurement, measurement_from_dict, write_measurements_csv
+from endodepth.pipeline.views import DepthView
+from endodepth.vis.backproject import stride_for_budget, to_keyframe
+from endodepth.vis.camera import camera_fit, to_display
 from endodepth.vis.colormap import colorize
 
 DEFAULT_BUDGET = 30_000  # software OpenGL (no GPU) draws this many points in ~10 ms; raise it with a GPU
 ACCUMULATED_FRAMES = 8
 PICK_RADIUS_PX = 25.0
 VIEW_ELEVATION, VIEW_AZIMUTH = 20.0, 30.0  # degrees off the endoscope's axis for the initial view
-
-
-def to_display(points: np.ndarray) -> np.ndarray:
-    """Camera coordinates (x right, y down, z forward) to the GL view's (x right, y forward, z up)."""
-    return np.stack([points[:, 0], points[:, 2], -points[:, 1]], axis=1).astype(np.float32, copy=False)
-
-
-def camera_fit(points: np.ndarray, aspect: float, margin: float = 1.1) -> tuple[np.ndarray, float, float]:
-    """Orbit centre (camera coordinates), distance and horizontal field of view (degrees) of a view
-    from the camera origin along +z that shows the central 96% of `points` in a view of `aspect` (W/H).
-
-    The centre lies on the optical axis at the median depth, so orbiting turns around the tissue."""
-    pts = np.asarray(points, np.float64)
-    z = pts[:, 2]
-    depth = float(np.median(z[z > 0])) if np.any(z > 0) else 1.0
-    ok = z > 1e-6 * depth
-    tan_x = np.percentile(np.abs(pts[ok, 0] / z[ok]), 98) if ok.any() else 0.5
-    tan_y = np.percentile(np.abs(pts[ok, 1] / z[ok]), 98) if ok.any() else 0.5
-    half = max(float(tan_x), float(tan_y) * aspect, 1e-3) * margin
-    fov = float(np.degrees(2 * np.arctan(half)))
-    return np.array([0.0, 0.0, depth]), depth, min(fov, 150.0)
-
-
-@dataclass
-class Measurement:
-    """Two picked 3D points (camera or keyframe coordinates) and their distance."""
-
-    frame: int
-    a: tuple[float, float, float]
-    b: tuple[float, float, float]
-    unit: str
-
-    @property
-    def distance(self) -> float:
-        return float(np.linalg.norm(np.subtract(self.b, self.a)))
-
-    def as_dict(self) -> dict:
-        return {"frame": self.frame, "a": list(self.a), "b": list(self.b), "distance": self.distance,
-                "unit": self.unit}
 
 
 class PickingGLView(GLViewMixin, QtOpenGL.QOpenGLWindow):
@@ -240,7 +200,7 @@ class PointCloudView(QtWidgets.QWidget):
             colors = colorize(points[None, :, 2], self._colormap, *view.levels)[0]
         if self.accumulate_box.isChecked() and view.pose is not None:
             keep = slice(None, None, ACCUMULATED_FRAMES)  # the accumulated cloud stays within the budget
-            self._history.append((accumulate(points[keep], view.pose), colors[keep]))
+            self._history.append((to_keyframe(points[keep], view.pose), colors[keep]))
             points = np.concatenate([p for p, _ in self._history])
             colors = np.concatenate([c for _, c in self._history])
         self._frame_index = view.index
@@ -296,7 +256,7 @@ class PointCloudView(QtWidgets.QWidget):
         """Restore measurements from a session."""
         self.clear_measurements()
         for item in items:
-            self.add_measurement(Measurement(int(item["frame"]), tuple(item["a"]), tuple(item["b"]), item["unit"]))
+            self.add_measurement(measurement_from_dict(item))
 
     def clear_measurements(self) -> None:
         self.measurements.clear()
@@ -307,13 +267,7 @@ class PointCloudView(QtWidgets.QWidget):
 
     def export_csv(self, path: str | Path) -> Path:
         """Write the measurements as CSV (atomically)."""
-        path = Path(path)
-        with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["frame", "ax", "ay", "az", "bx", "by", "bz", "distance", "unit"])
-            for m in self.measurements:
-                writer.writerow([m.frame, *m.a, *m.b, m.distance, m.unit])
-        return path
+        return write_measurements_csv(path, self.measurements)
 
     def options(self) -> dict:
         return {"color": self.color_box.currentIndex(), "budget": self.budget_box.value(),

@@ -2,53 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from endodepth.pipeline.live_selectivity import SelectivitySnapshot
 from endodepth.qt.depth_display import show_rgb
 from endodepth.qt.image_depth_view import image_box
 from endodepth.vis.colormap import lut
-
-MAP_WIDTH = 320  # pixels across of the frame and activation map the worker prepares for this small pane
-
-
-def activation_overlay(activation: np.ndarray, name: str = "inferno") -> np.ndarray:
-    """(H, W, 4) uint8: the map normalised to its 2-99.5 percentiles, coloured, and opaque where strong.
-
-    Alpha grows with the response (weak responses let the frame show through), so even a unit
-    with a small dynamic range reads clearly over the image."""
-    act = np.asarray(activation, np.float32)
-    finite = act[np.isfinite(act)]
-    lo, hi = np.percentile(finite, (2.0, 99.5)) if finite.size else (0.0, 1.0)
-    if hi <= lo and finite.size:  # a few strong pixels: their maximum is the top
-        hi = float(finite.max())
-    a = np.clip((np.nan_to_num(act, nan=lo) - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
-    index = np.round(a * 255).astype(np.uint8)
-    rgba = np.empty(act.shape + (4,), np.uint8)
-    rgba[..., :3] = lut(name)[index]
-    rgba[..., 3] = np.round(40 + 200 * a).astype(np.uint8)
-    return rgba
-
-
-@dataclass
-class SelectivitySnapshot:
-    """What the worker accumulated for one layer (computed off the GUI thread)."""
-
-    layer: str
-    matrix: np.ndarray          # (units, bins) responses sorted by preferred bin, rows scaled to max 1
-    order: np.ndarray           # unit index of each matrix row
-    selectivity: np.ndarray     # DS per unit (original unit order)
-    mean: float
-    frames: int
-    bin_edges: np.ndarray
-    unit: str
-    activation: np.ndarray | None  # (h, w) map of the shown unit on the current frame, at `frame`'s size
-    shown_unit: int
-    frame: np.ndarray | None = None    # (h, w, 3) uint8 frame at most MAP_WIDTH across
-    overlay: np.ndarray | None = None  # activation_overlay(activation)
 
 
 class SelectivityView(QtWidgets.QWidget):

@@ -1,4 +1,4 @@
-"""Persistent preferences (QSettings) and session files (JSON: file, models, view options, measurements)."""
+"""Persistent preferences (QSettings, with the ViewerState as JSON) and session files (JSON: the ViewerState, position, view options, measurements)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,15 @@ def read_value(store: QtCore.QSettings, key: str, default: Any) -> Any:
     if isinstance(default, list) and not isinstance(value, list):
         return [value] if value else []
     return value
+
+
+def saved_state(store: QtCore.QSettings) -> dict:
+    """The ViewerState dump kept in the settings ({} when none or unreadable)."""
+    try:
+        data = json.loads(str(read_value(store, "viewer", "{}")))
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def recent_files(store: QtCore.QSettings) -> list[str]:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from endodepth.analysis.metrics import evaluate_frame, summarize
-from endodepth.analysis.selectivity import depth_bin_edges
+from endodepth.analysis.selectivity import bin_edges_from_depth
 from endodepth.models.base import DepthEstimator
 from endodepth.models.checkpoint import save_checkpoint
 from endodepth.models.registry import build, resolve_device
@@ -106,16 +106,14 @@ class Trainer:
         return hook
 
     @cached_property
-    def _depth_range(self) -> tuple[float, float]:
-        """1st and 99th percentile of the training depth over ~64 frames (read once, shared by all layers)."""
-        sample = self.train_set.batch(np.arange(0, len(self.train_set), max(1, len(self.train_set) // 64)))[1]
-        lo, hi = np.nanpercentile(sample[sample > 0], [1, 99])
-        return float(lo), float(hi)
+    def _depth_sample(self) -> np.ndarray:
+        """Training depth of ~64 frames spread over the set (read once, shared by all layers)."""
+        return self.train_set.batch(np.arange(0, len(self.train_set), max(1, len(self.train_set) // 64)))[1]
 
     def selectivity_edges(self, layer: str, units: int) -> torch.Tensor:
-        """Depth bin edges of a layer: min(64, units) SID bins over the 1st-99th percentile of training depth."""
+        """Depth bin edges of a layer: min(64, units) SID bins by the one bin-range policy over the training depth."""
         if layer not in self._edges:
-            edges = depth_bin_edges(min(MAX_SELECTIVITY_BINS, units), *self._depth_range, "sid")
+            edges = bin_edges_from_depth([self._depth_sample], min(MAX_SELECTIVITY_BINS, units), "sid")
             self._edges[layer] = torch.from_numpy(edges)
         return self._edges[layer]
 

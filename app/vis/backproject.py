@@ -57,8 +57,8 @@ def backproject(
     return points, colors
 
 
-def accumulate(points: np.ndarray, pose: np.ndarray) -> np.ndarray:
-    """Points of a frame moved into keyframe coordinates.
+def to_keyframe(points: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """Points of a frame moved into keyframe coordinates (to accumulate clouds of several frames).
 
     `pose` is SCARED's keyframe->frame 4x4 transform, so its inverse is applied.
     """

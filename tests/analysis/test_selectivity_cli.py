@@ -115,3 +115,35 @@ def test_bad_requests_are_one_line_errors(plain_clip, video_clip, capsys):
     assert main(["selectivity", str(plain_clip), "--model", "meter-xxs", "--min-depth", "90", "--max-depth", "50",
                  "--device", "cpu"]) == 2
     assert "min depth < max depth" in capsys.readouterr().err
+
+
+def test_the_viewer_dock_shows_the_numbers_of_the_command(video_clip, tmp_path):
+    """Same clip, model weights, bins, spacing and analysis size: the window's live selectivity (the
+    dock's snapshot) equals `endodepth selectivity --batch 1` (the bin range from the first frame)."""
+    import torch
+
+    from endodepth import models
+    from endodepth.io.detect import open_source
+    from endodepth.pipeline.live_selectivity import ANALYSIS_SIZE, BINS, SPACING, LiveSelectivity
+    from endodepth.pipeline.processing import Pipeline, PostOptions
+    from endodepth.pipeline.views import scales_to_mm
+
+    layer, out = "enc_2", tmp_path / "sel.json"
+    torch.manual_seed(7)  # the same random weights in the command and here
+    assert main(["selectivity", str(video_clip), "--model", "meter-xxs", "--layers", layer, "--bins", str(BINS),
+                 "--spacing", SPACING, "--analysis-size", f"{ANALYSIS_SIZE[1]}x{ANALYSIS_SIZE[0]}", "--batch", "1",
+                 "--device", "cpu", "--json", str(out)]) == 0
+    command = json.loads(out.read_text())
+    torch.manual_seed(7)
+    model = models.create("meter-xxs", device="cpu")
+    live = LiveSelectivity()
+    live.set_layer(layer)
+    with open_source(video_clip) as source:
+        pipeline = Pipeline(source, [model], layers=[layer], post=PostOptions(max_points=None))
+        for i in range(len(source)):
+            result = pipeline.process(i)
+            snap = live.update(result, model.name, scales_to_mm(result).get(model.name))
+    assert snap.frames == command["frames_used"] == 4
+    np.testing.assert_allclose(snap.bin_edges, command["bin_edges"], rtol=1e-12)
+    np.testing.assert_allclose(snap.selectivity, command["layers"][layer]["selectivity"], rtol=1e-5, atol=1e-7)
+    assert snap.mean == pytest.approx(command["layers"][layer]["mean_selectivity"], rel=1e-5)

@@ -9,7 +9,7 @@ import pytest
 from io_fixtures import smooth_frames
 
 from endodepth.io.calibration import read_calibration
-from endodepth.io.scared import write_video
+from endodepth.io.video import write_video
 
 
 def test_layout(keyframe):

@@ -8,9 +8,9 @@ from io_fixtures import make_calib, smooth_frames
 
 from endodepth.errors import InputError
 from endodepth.io.calibration import read_calibration, write_calibration
-from endodepth.io.scared import write_video
 from endodepth.io.detect import open_source
 from endodepth.io.stereo import detect_layout, require_stereo
+from endodepth.io.video import write_video
 
 H, W = 64, 80
 

@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from endodepth.models.base import DepthEstimator
+
 from endodepth.frame import Frame
+from endodepth.models.base import DepthEstimator
 
 H, W = 24, 32
 K = np.array([[20.0, 0, W / 2], [0, 20.0, H / 2], [0, 0, 1]])

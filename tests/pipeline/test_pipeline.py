@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from endodepth.pipeline.runner import Pipeline, PostOptions
-from endodepth.vis.colormap import FixedRange, lut
 from pipeline_fakes import FakeDepth, H, K, MemorySource, W, frame_value
+
+from endodepth.pipeline.processing import Pipeline, PostOptions
+from endodepth.vis.colormap import FixedRange, lut
 
 
 class InverseFake(FakeDepth):

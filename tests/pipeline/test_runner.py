@@ -8,14 +8,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from endodepth.pipeline.runner import (
-    DeviceFallback,
-    FrameError,
-    Pipeline,
-    PostOptions,
-    Runner,
-)
 from pipeline_fakes import FakeDepth, H, MemorySource, W, frame_value
+
+from endodepth.pipeline.processing import DeviceFallback, FrameError, Pipeline, PostOptions
+from endodepth.pipeline.runner import Runner
 
 FAST = PostOptions(max_points=None, fov=False)
 

@@ -43,7 +43,7 @@ def test_selectivity_matrix_has_units_by_bins_and_a_unit_map(window, qtbot, wait
 
 
 def test_comparison_aligns_to_ground_truth_and_plots_errors(window, qtbot, wait_frame, scared_keyframe):
-    window.compare = [SHADING, CONSTANT]
+    window.worker.state.set_compared([SHADING, CONSTANT])
     window.set_models([SHADING], "cpu")
     window.open_path(scared_keyframe)
     update = wait_frame(window, 0, SHADING)

@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 
 from endodepth.qt.depth_display import tick_strings
-from endodepth.qt.point_cloud_view import camera_fit
-from endodepth.qt.selectivity_view import activation_overlay
 
 SHADING = "baseline-shading"
 
@@ -26,7 +24,7 @@ def test_hidden_docks_are_not_drawn_and_catch_up_when_shown(window, wait_frame, 
     window.seek(5)
     update = wait_frame(window, 5, SHADING)
     assert window.visible_views() == {"selectivity", "comparison"}
-    assert window.worker.analyses == {"selectivity", "comparison"}
+    assert window.worker.state.analyses == {"selectivity", "comparison"}
     assert window.image_view.image_item.image is image_before  # not redrawn while hidden
     np.testing.assert_array_equal(scatter.pos, shown_pos)
     window.docks["image"].show()
@@ -39,35 +37,12 @@ def test_hidden_docks_are_not_drawn_and_catch_up_when_shown(window, wait_frame, 
     np.testing.assert_allclose(window.cloud_view.points, points)
 
 
-def test_camera_fit_looks_from_the_origin_and_frames_the_cloud():
-    # a plane at z = 50 spanning x in [-20, 20], y in [-10, 10]
-    xs, ys = np.meshgrid(np.linspace(-20, 20, 41), np.linspace(-10, 10, 21))
-    points = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, 50.0)], axis=1)
-    centre, distance, fov = camera_fit(points, aspect=1.0, margin=1.0)
-    np.testing.assert_allclose(centre, [0, 0, 50])
-    assert distance == pytest.approx(50)  # the orbit camera sits at the endoscope's origin
-    half = np.percentile(np.abs(points[:, 0] / 50), 98)
-    assert fov == pytest.approx(np.degrees(2 * np.arctan(half)))
-    _, _, tall = camera_fit(points, aspect=4.0, margin=1.0)  # a wide view: y extent decides
-    assert tall == pytest.approx(np.degrees(2 * np.arctan(4.0 * np.percentile(np.abs(points[:, 1] / 50), 98))))
-
-
 @pytest.mark.parametrize("values, spacing", [([0.0013, 0.0014, 0.0015], 0.0001), ([1000.1, 1000.2], 0.1),
                                              ([100.0], 100.0), ([0.4, 0.41], 0.01)])
 def test_colorbar_tick_labels_are_distinct_and_exact(values, spacing):
     labels = tick_strings(values, 1.0, spacing)
     assert len(set(labels)) == len(values)
     np.testing.assert_allclose([float(s) for s in labels], values, rtol=1e-9)
-
-
-def test_activation_overlay_is_normalised_and_opaque_where_strong():
-    act = np.zeros((20, 30), np.float32)
-    act[5, 7] = 1e-3  # a faint unit: tiny absolute values
-    act[10, 10] = 5e-4
-    rgba = activation_overlay(act)
-    assert rgba.shape == (20, 30, 4) and rgba.dtype == np.uint8
-    assert rgba[5, 7, 3] == 240 and rgba[0, 0, 3] == 40  # strongest opaque, silent parts see-through
-    assert rgba[0, 0, 3] < rgba[10, 10, 3] < rgba[5, 7, 3]
 
 
 def test_comparison_grid_uses_the_canvas_shape():
@@ -81,7 +56,8 @@ def test_comparison_grid_uses_the_canvas_shape():
 
 def test_comparison_panels_keep_their_size_when_the_pane_is_resized(qtbot):
     from endodepth.analysis.comparison import GT
-    from endodepth.qt.comparison_view import ComparisonSnapshot, ComparisonView
+    from endodepth.pipeline.live_comparison import ComparisonSnapshot
+    from endodepth.qt.comparison_view import ComparisonView
 
     view = ComparisonView()
     qtbot.addWidget(view)
@@ -127,7 +103,7 @@ def test_hidden_analysis_docks_are_not_computed(window, wait_frame, image_folder
     wait_frame(window, 0, "meter-xxs")
     qtbot.waitUntil(lambda: window.last_update.selectivity is not None, timeout=30000)
     window.docks["selectivity"].hide()
-    assert window.worker.analyses == {"comparison"}
+    assert window.worker.state.analyses == {"comparison"}
     window.seek(3)
     assert wait_frame(window, 3, "meter-xxs").selectivity is None
     window.docks["selectivity"].show()  # shown again: the current frame is analysed and drawn

@@ -11,10 +11,10 @@ import pytest
 from PySide6 import QtCore
 
 from endodepth.errors import InputError
+from endodepth.pipeline.view_export import export_frame
+from endodepth.pipeline.views import depth_view
 from endodepth.qt import settings as prefs
-from endodepth.qt.depth_display import depth_view
-from endodepth.qt.export import RangeExporter, RangeJob, export_frame
-from endodepth.qt.point_cloud_view import to_display
+from endodepth.vis.camera import to_display
 
 SHADING = "baseline-shading"
 
@@ -47,43 +47,6 @@ def test_current_frame_exports_decode_to_the_displayed_data(shown, tmp_path):
     np.testing.assert_array_equal(colored, view.colors)
     cloud = o3d.io.read_point_cloud(str(tmp_path / "out" / "f0_cloud.ply"))
     np.testing.assert_allclose(np.asarray(cloud.points), view.points, rtol=1e-6)
-
-
-def test_range_export_writes_depth_per_frame_and_a_video_and_cancel_leaves_nothing(shown, tmp_path):
-    window, _ = shown
-    pipeline = window.worker.runner.pipeline
-
-    def job(folder):
-        return RangeJob(str(pipeline.source.path), pipeline.models, SHADING, 2, 5, folder, "clip", "npz",
-                        "image | depth", "viridis", pipeline.post.range_policy, {})
-
-    files = _run(job(tmp_path / "a"))
-    assert sorted(p.name for p in files) == [f"clip_{i:06d}.npz" for i in range(2, 6)] + ["clip_image_depth.mp4"]
-    video = cv2.VideoCapture(str(tmp_path / "a" / "clip_image_depth.mp4"))
-    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
-    assert (int(video.get(cv2.CAP_PROP_FRAME_WIDTH)), int(video.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (160, 64)
-    video.release()
-    with np.load(tmp_path / "a" / "clip_000003.npz") as npz:
-        expected = depth_view(pipeline.process(3), SHADING)
-        np.testing.assert_allclose(npz["depth"], np.where(expected.valid, expected.depth, np.nan), rtol=1e-6)
-
-    exporter = RangeExporter(job(tmp_path / "b"))
-    exporter.progress.connect(lambda n: setattr(exporter, "cancelled", True), QtCore.Qt.ConnectionType.DirectConnection)
-    outcome = []
-    exporter.done.connect(outcome.append, QtCore.Qt.ConnectionType.DirectConnection)
-    exporter.run()
-    assert outcome == [[]]
-    assert [p.name for p in (tmp_path / "b").iterdir()] == ["clip_000002.npz"]  # whole files only, no video
-
-
-def _run(job):
-    exporter = RangeExporter(job)
-    outcome = []
-    exporter.done.connect(outcome.append, QtCore.Qt.ConnectionType.DirectConnection)
-    exporter.failed.connect(outcome.append, QtCore.Qt.ConnectionType.DirectConnection)
-    exporter.run()
-    assert isinstance(outcome[0], list), outcome
-    return outcome[0]
 
 
 def test_measure_two_picked_points_export_csv_and_save_session(shown, qtbot, tmp_path):
@@ -162,7 +125,7 @@ def test_export_dialog_range_runs_behind_a_progress_dialog(shown, qtbot, tmp_pat
     assert names == ["r_000001.json", "r_000001.png", "r_000002.json", "r_000002.png", "r_000003.json",
                      "r_000003.png", "r_depth.mp4"]
     assert cv2.imread(str(tmp_path / "range" / "r_000002.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
-    assert "exported 4 file(s)" in window.notice_label.text()
+    assert "exported 4 file(s)" in window.labels.notice.text()
 
 
 def test_dropping_a_folder_opens_it(window, qtbot, wait_frame, image_folder):
@@ -175,5 +138,5 @@ def test_dropping_a_folder_opens_it(window, qtbot, wait_frame, image_folder):
                              QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
     wait_frame(window, 0, SHADING)
-    assert window.info.path == str(image_folder)
+    assert window.info["path"] == str(image_folder)
     assert window.recent_menu.actions()[0].text() == str(image_folder.resolve())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from endodepth.qt.depth_display import DepthView
-from endodepth.qt.image_depth_view import ImageDepthView, OVERLAY_COLORS
+from endodepth.pipeline.views import DepthView
+from endodepth.qt.image_depth_view import OVERLAY_COLORS, ImageDepthView
 from endodepth.vis.backproject import pixel_to_point
 
 

@@ -75,7 +75,7 @@ def test_every_frame_playback_reaches_each_frame_and_stops(window, qtbot, wait_f
     window.transport.every_frame_box.setChecked(True)
     window.transport.change_speed(+2)  # 4x
     _press(window, qtbot, "Space")
-    qtbot.waitUntil(lambda: not window.worker.runner.playing and delivered and delivered[-1] == 7, timeout=30000)
+    qtbot.waitUntil(lambda: not window.worker.playing and delivered and delivered[-1] == 7, timeout=30000)
     assert delivered == list(range(1, 8))
     wait_frame(window, 7)
     assert not window.transport.play_button.isChecked()
@@ -90,7 +90,7 @@ def test_switching_model_while_playing_never_draws_the_old_model(window, qtbot, 
     qtbot.waitUntil(lambda: window.shown >= 4, timeout=20000)
     drawn = []
     window.frame_shown.connect(lambda _i: drawn.append((window.last_update.primary, window.last_update.generation)))
-    window.model_box.setCurrentText(CONSTANT)
+    window.model_bar.model_box.setCurrentText(CONSTANT)
     qtbot.waitUntil(lambda: any(p == CONSTANT for p, _ in drawn), timeout=30000)
     new_generation = window.generation
     qtbot.waitUntil(lambda: len(drawn) >= 3 and drawn[-1][0] == CONSTANT, timeout=20000)
@@ -111,7 +111,7 @@ def test_open_errors_are_reported_and_the_app_keeps_running(window, qtbot, wait_
     broken.write_bytes(b"not a video")
     window.set_models([SHADING], "cpu")
     window.open_path(broken)
-    qtbot.waitUntil(lambda: "broken.mp4" in window.notice_label.text(), timeout=20000)
+    qtbot.waitUntil(lambda: "broken.mp4" in window.labels.notice.text(), timeout=20000)
     window.open_path(image_folder)
     wait_frame(window, 0)
 
@@ -147,19 +147,22 @@ def test_preferences_persist_across_windows(qtbot):
     assert second.cloud_view.budget_box.value() == 20_000
     second.show()
     assert not second.docks["selectivity"].isVisible() and second.docks["cloud"].isVisible()
-    assert second.worker._post.colormap == "magma"  # the restored choice reaches the worker
+    assert second.worker.state.post.colormap == "magma"  # the restored choice reaches the worker
     second.shutdown()
 
 
 def test_help_lists_the_window_shortcuts(window):
     from PySide6 import QtGui
 
-    from endodepth.qt.help_dialog import SHORTCUTS, HelpDialog
+    from endodepth.qt.help_dialog import KEYS, SHORTCUTS, HelpDialog
 
     dialog = HelpDialog(window)
     table = dialog.findChild(QtWidgets.QTableWidget)
     assert table.rowCount() == len(SHORTCUTS)
+    listed = {key for row in range(table.rowCount()) for key in table.item(row, 0).text().split(" / ")
+              if ":" not in table.item(row, 0).text()}  # the pointer rows ("3D view: drag") bind no key
     bound = {s.toString() for a in window.findChildren(QtGui.QAction) for s in a.shortcuts()}
+    assert listed == bound == {k for keys, _ in KEYS.values() for k in keys}
     for key in ("Space", "Left", "Right", "Shift+Left", "Shift+Right", "Home", "End", "+", "-", "F1", "Ctrl+O", "Ctrl+E"):
         assert key in bound
 
@@ -168,11 +171,11 @@ def test_mc_dropout_samples_reach_the_models(window, qtbot, wait_frame, image_fo
     window.set_models([SHADING], "cpu")
     window.open_path(image_folder)
     wait_frame(window, 0, SHADING)
-    window.mc_box.setValue(4)
-    assert window.worker._models_by_name[SHADING].mc_samples == 4
+    window.model_bar.mc_box.setValue(4)
+    assert window.worker.model(SHADING).mc_samples == 4
     window.set_models([CONSTANT], "cpu")
     wait_frame(window, 0, CONSTANT)
-    assert window.worker._models_by_name[CONSTANT].mc_samples == 4
+    assert window.worker.model(CONSTANT).mc_samples == 4
     # these models have no dropout: no uncertainty, so the overlay stays unavailable
     assert window.last_update.result.results[CONSTANT].uncertainty is None
     assert not window.image_view.uncertainty_box.isEnabled()

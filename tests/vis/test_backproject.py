@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from endodepth.vis.backproject import (
-    accumulate,
     backproject,
     pixel_to_point,
     stride_for_budget,
+    to_keyframe,
 )
 
 K = np.array([[50.0, 0, 31.5], [0, 60.0, 23.0], [0, 0, 1]])
@@ -60,4 +60,4 @@ def test_accumulate_inverts_the_scared_pose():
     pose[:3, :3], pose[:3, 3] = R, [5.0, -2.0, 7.0]
     keyframe_points = np.random.default_rng(2).uniform(-50, 50, (20, 3))
     frame_points = keyframe_points @ R.T + pose[:3, 3]  # keyframe -> frame
-    assert np.allclose(accumulate(frame_points, pose), keyframe_points, atol=1e-4)
+    assert np.allclose(to_keyframe(frame_points, pose), keyframe_points, atol=1e-4)

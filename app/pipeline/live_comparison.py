@@ -1,0 +1,59 @@
+"""The viewer's model comparison of one frame, presented: the core Comparison coloured on one shared
+range for every depth panel, with the difference map of the first model that has one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from endodepth.analysis.comparison import GT, compare
+from endodepth.pipeline.processing import FrameResult
+from endodepth.pipeline.views import display_step
+from endodepth.vis.colormap import colorize
+
+PANEL_WIDTH = 480  # pixels across of each comparison panel's image (the panels are small)
+
+
+@dataclass
+class ComparisonSnapshot:
+    """The core Comparison of one frame, coloured (one shared range for every depth panel)."""
+
+    frame: int
+    names: list[str]
+    reference: str
+    unit: str
+    colors: dict[str, np.ndarray]          # model (and GT when present) -> colorized aligned depth (display size)
+    difference_model: str | None           # whose |depth - reference| is shown
+    difference: np.ndarray | None          # float32, NaN where invalid
+    difference_colors: np.ndarray | None
+    range: tuple[float, float]
+    difference_range: tuple[float, float]
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> metric -> value (GT only)
+    difference_mean: float | None = None   # mean |difference| over the full-resolution map
+
+
+def comparison_snapshot(result: FrameResult, models: Sequence[str], colormap: str | None) -> ComparisonSnapshot | None:
+    """The comparison of those of `models` that ran on this frame (None for fewer than two)."""
+    names = [n for n in models if n in result.results]
+    if len(names) < 2:
+        return None
+    gt = result.frame.gt_depth
+    comp = compare({n: result.results[n] for n in names}, gt=gt, valid=result.valid)
+    cmap = colormap or "turbo"
+    lo, hi = comp.range
+    step = display_step(result.frame.rgb.shape[1], PANEL_WIDTH)
+    shown = comp.valid[::step, ::step]
+    colors = {n: colorize(d[::step, ::step], cmap, lo, hi, invalid=~shown) for n, d in comp.aligned.items()}
+    if gt is not None:
+        colors[GT] = colorize(gt[::step, ::step], cmap, lo, hi, invalid=~shown)
+    diff_model = next((n for n in names if n in comp.difference), None)
+    diff = comp.difference.get(diff_model)
+    diff_colors = diff_mean = None
+    if diff is not None:
+        small = diff[::step, ::step]
+        diff_colors = colorize(small, "magma", *comp.difference_range, invalid=~np.isfinite(small))
+        diff_mean = float(np.nanmean(diff)) if np.isfinite(diff).any() else float("nan")
+    return ComparisonSnapshot(result.index, names, comp.reference, comp.unit, colors, diff_model, diff,
+                              diff_colors, comp.range, comp.difference_range, comp.metrics, diff_mean)
