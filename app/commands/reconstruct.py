@@ -11,20 +11,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import open3d as o3d
 from tqdm import tqdm
 
 from endodepth.errors import EndoDepthError, InputError
 from endodepth.geometry.depth_scale import DepthToMM, choose_scaling
-from endodepth.geometry.fusion import FUSE_WIDTH, FusionSettings, MeshArrays
+from endodepth.geometry.fusion import FUSE_WIDTH, MESH_SUFFIXES, FusionSettings, MeshArrays, write_mesh
 from endodepth.geometry.odometry import ESTIMATE, POSE_MODES, resolve_pose_mode
 from endodepth.geometry.reconstruction import Reconstruction
-from endodepth.io.atomic import atomic_write
 from endodepth.io.source import Source, open_source
 from endodepth.kinds import METRIC_MM
 
 GT = "gt"
-MESH_SUFFIXES = (".ply", ".obj")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,14 +72,6 @@ def selected_frames(n: int, frames: tuple[int, int | None], every: int, where: P
     if not chosen:
         raise InputError(where, f"--frames {start}:{'' if stop is None else stop} selects none of its {n} frames")
     return chosen
-
-
-def write_mesh(path: Path, mesh: MeshArrays) -> Path:
-    """Write the mesh as PLY (binary) or OBJ by the file's suffix, under a temp name and renamed."""
-    with atomic_write(path) as tmp:
-        if not o3d.io.write_triangle_mesh(str(tmp), mesh.to_open3d(), write_ascii=False, print_progress=False):
-            raise InputError(path, "open3d could not write the mesh")
-    return path
 
 
 class _Depth:

@@ -9,16 +9,20 @@ blocks only where a surface is seen (a hash map), so memory grows with the surfa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 import open3d as o3d
 import open3d.core as o3c
 
+from endodepth.errors import InputError
+from endodepth.io.atomic import atomic_write
 from endodepth.kinds import finite_positive
 
 FUSE_WIDTH = 320  # frames are fused at about this width (integer pixel stride): depth is smooth at that scale
 BLOCK_RESOLUTION = 8
+MESH_SUFFIXES = (".ply", ".obj")
 INITIAL_BLOCKS = 4000  # the hash map grows beyond this when the surface needs more blocks
 
 
@@ -47,6 +51,17 @@ class MeshArrays:
 
     def __len__(self) -> int:
         return len(self.triangles)
+
+    def vertex_normals(self) -> np.ndarray:
+        """Unit normals (V, 3): the area-weighted sum of the normals of the triangles around each vertex."""
+        v = self.vertices.astype(np.float64)
+        a, b, c = (v[self.triangles[:, k]] for k in range(3))
+        face = np.cross(b - a, c - a)
+        normals = np.zeros_like(v)
+        for k in range(3):
+            np.add.at(normals, self.triangles[:, k], face)
+        length = np.linalg.norm(normals, axis=1, keepdims=True)
+        return (normals / np.where(length > 0, length, 1.0)).astype(np.float32)
 
     def to_open3d(self) -> o3d.geometry.TriangleMesh:
         """The open3d mesh, with vertex normals for shading."""
@@ -147,3 +162,14 @@ def camera_centres(poses: np.ndarray) -> np.ndarray:
 def relative_to(pose: np.ndarray, first: np.ndarray) -> np.ndarray:
     """A keyframe->frame pose re-expressed from the first fused frame's camera: pose @ inv(first)."""
     return np.asarray(pose, np.float64) @ np.linalg.inv(np.asarray(first, np.float64))
+
+
+def write_mesh(path: str | Path, mesh: MeshArrays) -> Path:
+    """Write the mesh as binary PLY or OBJ by the file's suffix, under a temp name and renamed."""
+    path = Path(path)
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise InputError(path, f"mesh format must be one of {', '.join(MESH_SUFFIXES)} (by the file's suffix)")
+    with atomic_write(path) as tmp:
+        if not o3d.io.write_triangle_mesh(str(tmp), mesh.to_open3d(), write_ascii=False, print_progress=False):
+            raise InputError(path, "open3d could not write the mesh")
+    return path

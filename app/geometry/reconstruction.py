@@ -103,6 +103,7 @@ class Snapshot:
     """What the live view draws: the mesh, the camera path and the counts at one moment."""
 
     mesh: MeshArrays
+    normals: np.ndarray
     path: np.ndarray
     fused: int
     version: int
@@ -178,7 +179,8 @@ class LiveFusion:
 
     def _publish(self) -> None:
         r = self.reconstruction
-        snap = Snapshot(r.mesh(), r.camera_path(), r.counts.fused, self._version + 1)
+        mesh = r.mesh()
+        snap = Snapshot(mesh, mesh.vertex_normals(), r.camera_path(), r.counts.fused, self._version + 1)
         with self._lock:
             self._version = snap.version
             self._snapshot = snap

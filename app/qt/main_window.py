@@ -18,6 +18,7 @@ from endodepth.qt.export import ExportDialog
 from endodepth.qt.help_dialog import HelpDialog
 from endodepth.qt.image_depth_view import ImageDepthView
 from endodepth.qt.point_cloud_view import PointCloudView
+from endodepth.qt.reconstruction_view import add_reconstruction_dock
 from endodepth.qt.selectivity_view import SelectivityView
 from endodepth.qt.transport import TransportBar
 from endodepth.qt.worker import SourceInfo, Update, Worker
@@ -103,6 +104,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.error.connect(self.show_error, queued)
         self.worker.notice.connect(self.show_notice, queued)
         self.worker.finished.connect(self._on_finished, queued)
+        self.reconstruction_view = add_reconstruction_dock(self, self.worker)  # issue 14: self-contained dock
         for key, dock in self.docks.items():
             dock.visibilityChanged.connect(lambda visible, key=key: self._on_dock_visibility(key, visible))
 
