@@ -138,8 +138,12 @@ class TSDFFusion:
         self.poses.append(np.asarray(pose, np.float64))
         return used
 
-    def mesh(self, weight_threshold: float = 1.0) -> MeshArrays:
-        """Marching-cubes mesh of the fused surface with per-vertex colours (may be empty)."""
+    def mesh(self, weight_threshold: float | None = None) -> MeshArrays:
+        """Marching-cubes mesh with per-vertex colours (may be empty) of the voxels whose fused weight passes
+        `weight_threshold`: by default those seen more than once when 3 or more frames were fused (noisy depth
+        then leaves fewer floaters), any seen voxel before that."""
+        if weight_threshold is None:
+            weight_threshold = 1.0 if self.frames >= 3 else 0.5
         if not self.frames:
             return MeshArrays(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32), np.zeros((0, 3), np.float32))
         mesh = self._grid.extract_triangle_mesh(weight_threshold=weight_threshold)
