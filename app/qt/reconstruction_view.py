@@ -239,16 +239,17 @@ class ReconstructionView(QtWidgets.QWidget):
 
 
 def add_reconstruction_dock(window: QtWidgets.QMainWindow, worker) -> ReconstructionView:
-    """Create the dock in `window` (tabbed behind the right-hand docks) and feed it the worker's results."""
+    """Create the dock in `window` (hidden; listed in its View menu) and feed it the worker's results."""
     view = ReconstructionView(window)
     dock = QtWidgets.QDockWidget("Reconstruction", window)
     dock.setObjectName("dock-reconstruction")
     dock.setWidget(view)
     window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    cloud = getattr(window, "docks", {}).get("cloud")
-    if cloud is not None:
-        window.tabifyDockWidget(cloud, dock)
-        cloud.raise_()
+    dock.hide()  # opened from View > Reconstruction, so the default layout of the other docks stays as it is
+    menus = [a.menu() for a in window.menuBar().actions() if a.menu() is not None and a.text() == "&View"]
+    if menus:
+        separator = next((a for a in menus[0].actions() if a.isSeparator()), None)
+        menus[0].insertAction(separator, dock.toggleViewAction())
     worker.result.connect(view.offer_update, QtCore.Qt.ConnectionType.QueuedConnection)
     window.destroyed.connect(view.shutdown)
     view.dock = dock

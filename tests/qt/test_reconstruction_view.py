@@ -58,3 +58,11 @@ def test_depth_colouring_follows_z():
     assert np.allclose(mesh_colors(mesh, False)[:, :3], 0.5)
     by_depth = mesh_colors(mesh, True)
     assert not np.allclose(by_depth[0], by_depth[2])
+
+
+def test_the_window_lists_the_dock_in_its_view_menu(window):
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    toggle = next(a for a in view_menu.actions() if a.text() == "Reconstruction")
+    assert not window.reconstruction_view.dock.isVisible()
+    toggle.trigger()
+    assert window.reconstruction_view.dock.isVisible()
