@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "bench": "measure decode, inference, post-processing and end-to-end throughput",
     "selectivity": "dissect a model's layers: neuron depth selectivity per layer",
     "cache": "show (--info) or clear (--clear) the cache of decoded ground truth",
+    "reconstruct": "fuse a clip's depth and camera poses into one coloured triangle mesh (PLY/OBJ)",
 }
 
 

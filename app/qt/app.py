@@ -155,11 +155,12 @@ def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> Path:
     from endodepth.errors import InputError
     from endodepth.io.atomic import atomic_write
     from endodepth.qt.point_cloud_view import PointCloudView
+    from endodepth.qt.reconstruction_view import ReconstructionView
 
     QtWidgets.QApplication.processEvents()
     pixmap = window.grab()
     painter = QtGui.QPainter(pixmap)
-    for view in window.findChildren(PointCloudView):
+    for view in [*window.findChildren(PointCloudView), *window.findChildren(ReconstructionView)]:
         box = view.gl_container
         if box.isVisible() and box.window() is window:
             painter.drawImage(QtCore.QRect(box.mapTo(window, QtCore.QPoint(0, 0)), box.size()),

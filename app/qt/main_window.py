@@ -19,6 +19,7 @@ from endodepth.qt.image_depth_view import ImageDepthView
 from endodepth.qt.menus import build_menus
 from endodepth.qt.model_bar import ModelBar
 from endodepth.qt.point_cloud_view import PointCloudView
+from endodepth.qt.reconstruction_view import add_reconstruction_dock
 from endodepth.qt.selectivity_view import SelectivityView
 from endodepth.qt.status_labels import StatusLabels
 from endodepth.qt.transport import TransportBar
@@ -103,6 +104,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.notice.connect(self.show_notice, queued)
         self.worker.finished.connect(self._on_finished, queued)
         self.worker.state_changed.connect(self._on_state_changed, queued)
+        self.reconstruction_view = add_reconstruction_dock(self, self.worker)
         for key, dock in self.docks.items():
             dock.visibilityChanged.connect(lambda visible, key=key: self._on_dock_visibility(key, visible))
 

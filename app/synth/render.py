@@ -160,6 +160,14 @@ def render_sequence(frames: int, width: int, height: int, seed: int, scene: str 
     """
     if frames < 1 or width < 1 or height < 1:
         raise ValueError(f"need at least one frame of at least 1x1 pixels, not {frames} of {width}x{height}")
+    settings, built = sequence_scene(frames, seed, scene, settings, **overrides)
+    return render_scene(built, width, height, settings, seed, stereo, progress)
+
+
+def sequence_scene(frames: int, seed: int, scene: str | None = None, settings: SynthSettings | None = None,
+                   **overrides) -> tuple[SynthSettings, Scene]:
+    """The settings and the scene (geometry, camera path) `render_sequence` renders for these arguments:
+    the exact true surface of a rendered sequence, e.g. to measure a reconstruction against."""
     scene_seed, settings_seed, _ = np.random.SeedSequence(seed).spawn(3)
     if settings is None:
         if scene in (None, "random"):
@@ -169,8 +177,7 @@ def render_sequence(frames: int, width: int, height: int, seed: int, scene: str 
     elif scene not in (None, "random"):
         settings = settings.replace(scene=scene)
     settings = settings.replace(**overrides)
-    built = build_scene(np.random.default_rng(scene_seed), settings, frames)
-    return render_scene(built, width, height, settings, seed, stereo, progress)
+    return settings, build_scene(np.random.default_rng(scene_seed), settings, frames)
 
 
 def _flicker(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Geometry from depth: TSDF fusion, odometry and surface comparison (3D reconstruction)."""

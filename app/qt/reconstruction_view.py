@@ -1,0 +1,256 @@
+"""The "Reconstruction" dock: fuse the frames the video plays into a mesh that grows live (LiveFusion does the
+work on its own thread; this widget only forwards frames and draws snapshots a few times a second)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph.opengl as gl
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from endodepth.errors import EndoDepthError
+from endodepth.geometry.depth_scale import choose_scaling
+from endodepth.geometry.fusion import FusionSettings, MeshArrays, write_mesh
+from endodepth.geometry.odometry import AUTO, resolve_pose_mode
+from endodepth.geometry.reconstruction import LiveFusion, Reconstruction
+from endodepth.qt.point_cloud_view import PICK_RADIUS_PX, PickingGLView, camera_fit, to_display
+from endodepth.vis.colormap import colorize
+
+REFRESH_MS = 300  # the mesh is redrawn at about 3 Hz
+ASSUMED_DEPTH_MM = 50.0  # relative depth without ground truth: the clip's first frames are set to this median
+
+
+def mesh_colors(mesh: MeshArrays, by_depth: bool, colormap: str = "turbo") -> np.ndarray:
+    """RGBA (V, 4) float colours of the vertices: the fused image colour, or depth (z of the first camera)."""
+    rgba = np.ones((len(mesh.vertices), 4), np.float32)
+    if by_depth and len(mesh.vertices):
+        z = mesh.vertices[None, :, 2]
+        lo, hi = np.percentile(z, [2, 98])
+        rgba[:, :3] = colorize(z, colormap, float(lo), float(hi))[0] / 255.0
+    else:
+        rgba[:, :3] = mesh.colors
+    return rgba
+
+
+class ReconstructionView(QtWidgets.QWidget):
+    """Start/stop fusing, the live mesh and camera path, colouring, Export mesh..., Shift+click distances."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._gl_parent = QtGui.QWindow()  # the container owns the GL window (see PointCloudView)
+        self.gl_view = PickingGLView(parent=self._gl_parent)
+        self.gl_view.setBackgroundColor((18, 18, 22))
+        self.gl_container = self.gl_view.container(self)
+        self.mesh_item = gl.GLMeshItem(smooth=True, shader="shaded", glOptions="opaque")
+        self.mesh_item.setVisible(False)
+        self.path_item = gl.GLLinePlotItem(pos=np.zeros((0, 3), np.float32), color=(1.0, 0.85, 0.1, 1.0),
+                                           width=2.0, mode="line_strip")
+        self.pick_item = gl.GLLinePlotItem(pos=np.zeros((0, 3), np.float32), color=(1.0, 0.2, 0.8, 1.0),
+                                           width=3.0, mode="lines")
+        for item in (self.mesh_item, self.path_item, self.pick_item):
+            self.gl_view.addItem(item)
+
+        self.start_button = QtWidgets.QPushButton("Start fusing", self)
+        self.start_button.setCheckable(True)
+        self.start_button.setToolTip("Fuse every frame the video shows from now on into one surface")
+        self.color_box = QtWidgets.QComboBox(self)
+        self.color_box.addItems(["image colours", "depth colours"])
+        self.voxel_box = QtWidgets.QDoubleSpinBox(self)
+        self.voxel_box.setRange(0.2, 10.0)
+        self.voxel_box.setSingleStep(0.5)
+        self.voxel_box.setValue(1.0)
+        self.voxel_box.setSuffix(" mm voxel")
+        self.export_button = QtWidgets.QPushButton("Export mesh...", self)
+        self.reset_button = QtWidgets.QPushButton("Reset view", self)
+        self.status = QtWidgets.QLabel("Press Start fusing and play the video.", self)
+        self.status.setWordWrap(True)
+        self.measure_label = QtWidgets.QLabel("Measure: Shift+click two surface points", self)
+
+        controls = QtWidgets.QHBoxLayout()
+        for w in (self.start_button, self.color_box, self.voxel_box, self.export_button, self.reset_button):
+            controls.addWidget(w)
+        controls.addStretch(1)
+        column = QtWidgets.QVBoxLayout(self)
+        column.setContentsMargins(2, 2, 2, 2)
+        column.addLayout(controls)
+        column.addWidget(self.gl_container, 1)
+        column.addWidget(self.status)
+        column.addWidget(self.measure_label)
+
+        self.live: LiveFusion | None = None
+        self.mesh = MeshArrays(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32), np.zeros((0, 3), np.float32))
+        self.path = np.zeros((0, 3))
+        self.normals = np.zeros((0, 3), np.float32)
+        self.picks: list[np.ndarray] = []
+        self.distances: list[float] = []
+        self._version = 0
+        self._generation: int | None = None
+        self._describe = ""
+        self._needs_reset = True
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+
+        self.start_button.toggled.connect(self.set_fusing)
+        self.color_box.currentIndexChanged.connect(lambda _: self._draw_mesh())
+        self.export_button.clicked.connect(self._export_dialog)
+        self.reset_button.clicked.connect(self.reset_view)
+        self.gl_view.picked.connect(self.pick_at)
+
+    # --- driven by the window ---------------------------------------------------------------
+
+    @QtCore.Slot(object)
+    def offer_update(self, update) -> None:
+        """Forward a worker result (its primary model's depth) to the fusion while fusing; cheap and non-blocking."""
+        result = update.result
+        if not self.start_button.isChecked() or update.primary not in result.results:
+            return
+        if self._generation is not None and update.generation != self._generation:
+            self.start_button.setChecked(False)  # another file or model: this reconstruction is finished
+            return
+        self._generation = update.generation
+        self.offer(result.frame, result.results[update.primary].output, result.results[update.primary].kind)
+
+    def offer(self, frame, depth: np.ndarray, kind: str) -> None:
+        """Fuse `frame` with `depth` of `kind`; the first frame offered after Start sets up the reconstruction."""
+        if self.live is None:
+            try:
+                self.live = self._start(frame, kind)
+            except EndoDepthError as exc:
+                self.status.setText(str(exc))
+                self.start_button.setChecked(False)
+                return
+        self.live.offer(frame, depth)
+
+    def _start(self, frame, kind: str) -> LiveFusion:
+        has_gt = frame.gt_depth is not None
+        scaling = choose_scaling(kind, has_gt, frame.source or "frame", ASSUMED_DEPTH_MM)
+        pose_mode = resolve_pose_mode(AUTO, frame.pose is not None, frame.source or "frame")
+        settings = FusionSettings(voxel_mm=self.voxel_box.value())
+        recon = Reconstruction(frame.K, frame.size, scaling, pose_mode, settings)
+        self._describe = f"poses: {pose_mode}; depth: {scaling.description}"
+        self.voxel_box.setEnabled(False)
+        self._needs_reset = True
+        return LiveFusion(recon)
+
+    def set_fusing(self, on: bool) -> None:
+        """Start a new reconstruction (the old mesh is replaced) or stop the current one (its mesh stays)."""
+        self.start_button.setText("Stop fusing" if on else "Start fusing")
+        if on:
+            self.live, self._generation, self._version = None, None, 0
+            self.clear_measurements()
+            self.timer.start()
+            self.status.setText("Fusing: play the video...")
+        elif self.live is not None:
+            self.live.stop()
+            self.refresh()
+            self.timer.stop()
+            self.voxel_box.setEnabled(True)
+
+    def refresh(self) -> None:
+        """Draw the newest snapshot when there is one (called by the timer)."""
+        if self.live is None:
+            return
+        if self.live.error:
+            self.status.setText(self.live.error)
+        snap = self.live.snapshot()
+        if snap is None or snap.version == self._version:
+            return
+        self._version = snap.version
+        self.mesh, self.path, self.normals = snap.mesh, snap.path, snap.normals
+        self._draw_mesh()
+        self.path_item.setData(pos=to_display(self.path.astype(np.float32)))
+        counts = self.live.reconstruction.counts
+        self.status.setText(f"{counts.summary()} frames, {len(self.mesh):,} triangles; {self._describe}"
+                            + (f"; {self.live.dropped} frames dropped (fusion busy)" if self.live.dropped else ""))
+        if self._needs_reset and len(self.mesh):
+            self.reset_view()
+
+    def _draw_mesh(self) -> None:
+        self.mesh_item.setVisible(len(self.mesh) > 0)
+        if not len(self.mesh):
+            return
+        colors = mesh_colors(self.mesh, self.color_box.currentIndex() == 1)
+        data = gl.MeshData(vertexes=to_display(self.mesh.vertices), faces=self.mesh.triangles, vertexColors=colors)
+        # pyqtgraph would compute the normals in a Python loop over the vertices: hand it numpy's instead
+        data._vertexNormals = to_display(self.normals)
+        self.mesh_item.setMeshData(meshdata=data, smooth=True, shader="shaded")
+
+    def reset_view(self) -> None:
+        """Look at the mesh from near the first camera, a little to the side so the relief shows."""
+        self._needs_reset = False
+        if not len(self.mesh.vertices):
+            return
+        aspect = self.gl_view.width() / max(1, self.gl_view.height())
+        centre, distance, fov = camera_fit(self.mesh.vertices, aspect, margin=1.8)
+        self.gl_view.opts["center"] = QtGui.QVector3D(*map(float, to_display(centre[None].astype(np.float32))[0]))
+        self.gl_view.opts["fov"] = fov
+        self.gl_view.setCameraPosition(distance=distance, elevation=20.0, azimuth=-60.0)
+
+    # --- measuring and export -------------------------------------------------------------
+
+    def pick_at(self, x: float, y: float) -> np.ndarray | None:
+        """The mesh vertex drawn nearest to pixel (x, y); every second pick measures the distance in mm."""
+        if not len(self.mesh.vertices):
+            return None
+        xy, front = self.gl_view.project(to_display(self.mesh.vertices))
+        d2 = np.where(front, ((xy - (x, y)) ** 2).sum(axis=1), np.inf)
+        i = int(np.argmin(d2))
+        if d2[i] > PICK_RADIUS_PX**2:
+            return None
+        return self.add_pick(self.mesh.vertices[i].astype(np.float64))
+
+    def add_pick(self, point: np.ndarray) -> np.ndarray:
+        """One picked surface point (mm); a pair becomes a measurement."""
+        self.picks.append(np.asarray(point, np.float64))
+        if len(self.picks) % 2 == 0:
+            self.distances.append(float(np.linalg.norm(self.picks[-1] - self.picks[-2])))
+            self.measure_label.setText("Distances (mm): " + ", ".join(f"{d:.2f}" for d in self.distances[-8:]))
+        pairs = np.array(self.picks[: len(self.picks) // 2 * 2], np.float32).reshape(-1, 3)
+        self.pick_item.setData(pos=to_display(pairs))
+        return point
+
+    def clear_measurements(self) -> None:
+        self.picks.clear()
+        self.distances.clear()
+        self.pick_item.setData(pos=np.zeros((0, 3), np.float32))
+        self.measure_label.setText("Measure: Shift+click two surface points")
+
+    def export_mesh(self, path: str | Path) -> Path:
+        """Write the current mesh (PLY or OBJ by suffix; first fused frame's camera coordinates, mm)."""
+        if not len(self.mesh):
+            raise EndoDepthError("no mesh to export yet: start fusing and play the video")
+        return write_mesh(path, self.mesh)
+
+    def _export_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export mesh", "reconstruction.ply",
+                                                        "Meshes (*.ply *.obj)")
+        if path:
+            try:
+                self.status.setText(f"wrote {self.export_mesh(path)}")
+            except EndoDepthError as exc:
+                self.status.setText(str(exc))
+
+    def shutdown(self) -> None:
+        """Stop the fusion thread (window closing)."""
+        if self.live is not None:
+            self.live.stop(timeout=1.0)
+
+
+def add_reconstruction_dock(window: QtWidgets.QMainWindow, worker) -> ReconstructionView:
+    """Create the dock in `window` (hidden; listed in its View menu) and feed it the worker's results."""
+    view = ReconstructionView(window)
+    dock = QtWidgets.QDockWidget("Reconstruction", window)
+    dock.setObjectName("dock-reconstruction")
+    dock.setWidget(view)
+    window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    dock.hide()  # opened from View > Reconstruction, so the default layout of the other docks stays as it is
+    menus = [a.menu() for a in window.menuBar().actions() if a.menu() is not None and a.text() == "&View"]
+    if menus:
+        separator = next((a for a in menus[0].actions() if a.isSeparator()), None)
+        menus[0].insertAction(separator, dock.toggleViewAction())
+    worker.result.connect(view.offer_update, QtCore.Qt.ConnectionType.QueuedConnection)
+    window.destroyed.connect(view.shutdown)
+    view.dock = dock
+    return view

@@ -1,0 +1,90 @@
+"""`endodepth reconstruct` end to end on a tiny synthetic SCARED clip, and its one-line refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import open3d as o3d
+import pytest
+
+from endodepth.cli import main
+from endodepth.geometry.fusion import MeshArrays
+from endodepth.geometry.surface_metrics import compare, transform
+from endodepth.io.detect import open_source
+from endodepth.synth import sequence_scene
+
+FRAMES, SEED = 6, 5
+
+
+@pytest.fixture(scope="module")
+def keyframe(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clip")
+    assert main(["synth", str(root), "--frames", str(FRAMES), "--size", "128x96", "--seed", str(SEED)]) == 0
+    return root / "dataset_1" / "keyframe_1"
+
+
+def read_mesh(path) -> MeshArrays:
+    m = o3d.io.read_triangle_mesh(str(path))
+    return MeshArrays(np.asarray(m.vertices, np.float32), np.asarray(m.triangles, np.int32),
+                      np.asarray(m.vertex_colors, np.float32))
+
+
+def test_ground_truth_fusion_lies_on_the_generators_surface(keyframe, tmp_path, capsys):
+    out = tmp_path / "gt.ply"
+    assert main(["reconstruct", str(keyframe), "--model", "gt", "--out", str(out), "--voxel", "0.5"]) == 0
+    text = capsys.readouterr().out
+    assert "poses: source" in text and "6 fused of 6" in text and "frames/s" in text
+    mesh = read_mesh(out)
+    _, scene = sequence_scene(FRAMES, SEED, "tube")
+    truth = transform(scene.mesh.vertices, np.linalg.inv(scene.camera_to_world[0]))
+    with open_source(keyframe) as source:
+        poses = np.array([source.frame(i).pose for i in range(len(source))])
+        r = compare(mesh, truth, scene.mesh.triangles, poses, source.intrinsics, source.size)
+    assert r["median_mm"] < 0.5 and r["coverage"] > 0.8
+    assert mesh.colors.max() > 0.2  # coloured by the image
+
+
+def test_estimated_poses_report_their_error_and_obj_output(keyframe, tmp_path, capsys):
+    out = tmp_path / "gt.obj"
+    assert main(["reconstruct", str(keyframe), "--model", "gt", "--poses", "estimate", "--out", str(out),
+                 "--frames", "1:", "--every", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "poses: estimate" in text and "trajectory vs source poses over 3 frames" in text
+    assert len(read_mesh(out)) > 100
+
+
+def test_relative_model_is_scaled_to_ground_truth(keyframe, tmp_path, capsys):
+    out = tmp_path / "default.ply"
+    assert main(["reconstruct", str(keyframe), "--model", "baseline-constant", "--out", str(out)]) == 0
+    assert "scaled to ground truth per frame" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--model", "gt", "--max-depth", "0.5"], "empty fusion"),
+        (["--model", "gt", "--frames", "50:60"], "selects none"),
+    ],
+)
+def test_bad_runs_say_one_line_and_write_nothing(keyframe, tmp_path, capsys, extra, message):
+    out = tmp_path / "m.ply"
+    assert main(["reconstruct", str(keyframe), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and err[-1].startswith("endodepth reconstruct: error:")
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_video_without_poses_or_ground_truth(tmp_path, capsys):
+    video = tmp_path / "clip.mp4"
+    assert main(["synth", str(video), "--layout", "video", "--frames", "3", "--size", "64x48"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "m.ply"
+    assert main(["reconstruct", str(video), "--model", "gt", "--out", str(out)]) == 2
+    assert "no ground-truth depth" in capsys.readouterr().err
+    assert main(["reconstruct", str(video), "--model", "baseline-constant", "--poses", "source",
+                 "--assume-depth", "50", "--out", str(out)]) == 2
+    assert "has no camera poses for --poses source" in capsys.readouterr().err
+    assert main(["reconstruct", str(video), "--model", "baseline-constant", "--out", str(out)]) == 2
+    assert "no way to be scaled to mm" in capsys.readouterr().err
+    assert main(["reconstruct", str(video), "--model", "gt", "--out", str(tmp_path / "m.stl")]) == 2
+    assert "mesh format" in capsys.readouterr().err
+    assert not out.exists()
