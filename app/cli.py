@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "train": "train a relative-depth model on rendered synthetic endoscopy (the default model's recipe)",
     "bench": "measure decode, inference, post-processing and end-to-end throughput",
     "selectivity": "dissect a model's layers: neuron depth selectivity per layer",
+    "adapt": "fine-tune a model's adapters on a video's own frames (self-learning, no ground truth)",
 }
 
 

@@ -6,7 +6,7 @@ from endodepth.models.base import DepthEstimator, DepthResult
 from endodepth.models.registry import available, create, register, spec
 
 # Each family registers its names on import.
-_FAMILIES: tuple[str, ...] = ("depth_anything", "adapters", "endodac", "baselines", "meter", "metric_bins", "default")
+_FAMILIES: tuple[str, ...] = ("depth_anything", "adapters", "endodac", "baselines", "meter", "metric_bins", "default", "adapted")
 for _family in _FAMILIES:
     import_module(f"endodepth.models.{_family}")
 
