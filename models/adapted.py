@@ -12,13 +12,12 @@ import re
 from collections.abc import Mapping
 
 import torch
-from torch import nn
-
 from endodepth.errors import EndoDepthError
 from endodepth.models.adapters import is_adapter_key, mark_trainable
 from endodepth.models.base import DepthEstimator
 from endodepth.models.registry import build as build_registered
 from endodepth.models.registry import create, register
+from torch import nn
 
 NAME = "lora-adapted"
 
@@ -39,7 +38,10 @@ def check_adaptable(model: nn.Module, label: str) -> None:
 
 def add_lora(model: nn.Module, rank: int, alpha: float, targets: list[str] | None = None) -> nn.Module:
     """Inject peft LoRA (rank, alpha) into `targets` (default: every `lora_targets` layer), in place."""
-    from peft import LoraConfig, inject_adapter_in_model  # imported on use: slow to import
+    from peft import (  # imported on use: slow to import
+        LoraConfig,
+        inject_adapter_in_model,
+    )
 
     names = targets if targets is not None else lora_targets(model)
     pattern = "(" + "|".join(re.escape(n) for n in names) + ")"

@@ -7,10 +7,15 @@ import json
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
-
 from endodepth.io.source import open_source
-from endodepth.train.adapt import OBJECTIVES, AdaptJob, AdaptOptions, check_output, parse_range
+from endodepth.train.adapt import (
+    OBJECTIVES,
+    AdaptJob,
+    AdaptOptions,
+    check_output,
+    parse_range,
+)
+from tqdm import tqdm
 
 _DEFAULTS = AdaptOptions()
 

@@ -26,7 +26,6 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from endodepth import models
 from endodepth.analysis.metrics import evaluate_frame, summarize
 from endodepth.errors import EndoDepthError, InputError
@@ -38,7 +37,12 @@ from endodepth.models.adapted import NAME as ADAPTED
 from endodepth.models.adapters import save_adapters
 from endodepth.train.photometric import self_supervised_loss
 from endodepth.train.pose_net import PoseNet
-from endodepth.train.pseudo_labels import Teacher, model_teacher, pseudo_label_loss, pseudo_labels
+from endodepth.train.pseudo_labels import (
+    Teacher,
+    model_teacher,
+    pseudo_label_loss,
+    pseudo_labels,
+)
 from endodepth.train.trainer import augment
 
 OBJECTIVES = ("auto", "stereo", "mono", "pseudo")

@@ -11,9 +11,8 @@ from __future__ import annotations
 import timm
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from endodepth.train.photometric import pose_matrix
+from torch import nn
 
 POSE_SCALE = 0.01
 _MEAN, _STD = 0.45, 0.225

@@ -14,7 +14,6 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 import torch
-
 from endodepth.analysis.depth import as_depth
 from endodepth.frame import Frame
 from endodepth.kinds import finite_positive
