@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "selectivity": "dissect a model's layers: neuron depth selectivity per layer",
     "cache": "show (--info) or clear (--clear) the cache of decoded ground truth",
     "reconstruct": "fuse a clip's depth and camera poses into one coloured triangle mesh (PLY/OBJ)",
+    "adapt": "fine-tune a model's adapters on a video's own frames (self-learning, no ground truth)",
 }
 
 

@@ -38,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=_frame_range, default=(0, None), metavar="A:B",
                    help="fuse frames A (inclusive) to B (exclusive), 0-based; either may be left out")
     p.add_argument("--every", type=_positive, default=1, metavar="K", help="fuse every K-th frame (default 1)")
-    p.add_argument("--max-depth", type=float, default=300.0, metavar="MM", help="ignore depth beyond this (default 300)")
+    p.add_argument("--max-depth", type=float, default=300.0, metavar="MM",
+                   help="ignore depth beyond this (default 300)")
     p.add_argument("--fuse-width", type=_positive, default=FUSE_WIDTH, metavar="PX",
                    help=f"fuse frames subsampled to about this width (default {FUSE_WIDTH})")
     p.add_argument("--assume-depth", type=float, metavar="MM",

@@ -76,7 +76,7 @@ class MeshArrays:
 
 def fusion_stride(width: int, fuse_width: int) -> int:
     """Integer pixel stride that brings `width` down to about `fuse_width` (1 for small frames)."""
-    return max(1, int(round(width / max(1, fuse_width))))
+    return max(1, round(width / max(1, fuse_width)))
 
 
 def reduce_intrinsics(K: np.ndarray, stride: int) -> np.ndarray:
@@ -149,7 +149,8 @@ class TSDFFusion:
         mesh = self._grid.extract_triangle_mesh(weight_threshold=weight_threshold)
         vertices = mesh.vertex.positions.numpy().astype(np.float32)
         colors = mesh.vertex.colors.numpy().astype(np.float32) if "colors" in mesh.vertex else np.ones_like(vertices)
-        triangles = mesh.triangle.indices.numpy().astype(np.int32) if "indices" in mesh.triangle else np.zeros((0, 3), np.int32)
+        has_triangles = "indices" in mesh.triangle
+        triangles = mesh.triangle.indices.numpy().astype(np.int32) if has_triangles else np.zeros((0, 3), np.int32)
         return MeshArrays(vertices, triangles, np.clip(colors, 0, 1))
 
     def camera_path(self) -> np.ndarray:

@@ -75,10 +75,10 @@ def compare(mesh: MeshArrays, true_vertices: np.ndarray, true_triangles: np.ndar
     covered = (distances_to(raycaster(mesh.vertices, mesh.triangles), samples) if len(mesh)
                else np.full(len(samples), np.inf))
     return {
-        "vertices": int(len(mesh.vertices)),
+        "vertices": len(mesh.vertices),
         "median_mm": float(np.median(d)) if d.size else float("nan"),
         "p90_mm": float(np.percentile(d, 90)) if d.size else float("nan"),
         "coverage": float(np.mean(covered <= tolerance_mm)),
         "tolerance_mm": tolerance_mm,
-        "seen_area_samples": int(len(samples)),
+        "seen_area_samples": len(samples),
     }

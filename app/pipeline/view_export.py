@@ -45,7 +45,7 @@ class RangeExport:
     video_view: str = "image | depth"
     video: Path | None = None
     colormap: str = "turbo"
-    range_policy: Callable[[], RangePolicy] = range_policy_factory("global")
+    range_policy: Callable[[], RangePolicy] = range_policy_factory("global")  # noqa: RUF009 (a shared, stateless factory)
     align_to_gt: bool = True
 
     def video_path(self) -> Path | None:
@@ -108,7 +108,7 @@ def export_range(
         return written
     video.parent.mkdir(parents=True, exist_ok=True)
     write_video(video, frames, pipeline.fps)
-    return written + [video]
+    return [*written, video]
 
 
 def _frames(pipeline: Pipeline, name: str, job: RangeExport, written: list[Path],

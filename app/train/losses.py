@@ -16,11 +16,12 @@ def silog(
     """Scale-invariant log loss (Eigen et al.; BTS): sqrt(mean g^2 - lambda (mean g)^2) per image, g = log ratio.
 
     lambda = 1 ignores the scale entirely; below 1 a little of it is learnt. Mean over images.
+    `valid` may hold weights in [0, 1] (e.g. a teacher's confidence): the means are then weighted.
     """
-    g = (log_pred - log_gt) * valid
-    n = valid.sum(dim=(1, 2, 3)).clamp_min(1)
-    mean = g.sum(dim=(1, 2, 3)) / n
-    mean_sq = (g * g).sum(dim=(1, 2, 3)) / n
+    g = (log_pred - log_gt) * (valid > 0)
+    n = valid.sum(dim=(1, 2, 3)).clamp_min(1e-6)
+    mean = (valid * g).sum(dim=(1, 2, 3)) / n
+    mean_sq = (valid * g * g).sum(dim=(1, 2, 3)) / n
     return (mean_sq - variance_focus * mean * mean).clamp_min(1e-8).sqrt().mean()
 
 

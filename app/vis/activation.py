@@ -19,7 +19,7 @@ def activation_overlay(activation: np.ndarray, name: str = "inferno") -> np.ndar
         hi = float(finite.max())
     a = np.clip((np.nan_to_num(act, nan=lo) - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
     index = np.round(a * 255).astype(np.uint8)
-    rgba = np.empty(act.shape + (4,), np.uint8)
+    rgba = np.empty((*act.shape, 4), np.uint8)
     rgba[..., :3] = lut(name)[index]
     rgba[..., 3] = np.round(40 + 200 * a).astype(np.uint8)
     return rgba

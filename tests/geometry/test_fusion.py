@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from conftest import H, K, W, plane_depth, pose, sphere_depth, texture
 
+from endodepth.errors import InputError
 from endodepth.frame import Frame
 from endodepth.geometry.depth_scale import choose_scaling
 from endodepth.geometry.fusion import FusionSettings, MeshArrays, TSDFFusion, camera_centres, write_mesh
 from endodepth.geometry.reconstruction import LiveFusion, Reconstruction
-from endodepth.errors import InputError
 from endodepth.kinds import METRIC_MM
 
 POSES = [pose(tx, ty, yaw) for tx, ty, yaw in ((0, 0, 0), (8, 0, 3), (-6, 5, -4), (4, -6, 2))]

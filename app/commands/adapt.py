@@ -1,0 +1,76 @@
+"""`endodepth adapt`: fine-tune a model's LoRA adapters on a video's own frames (no ground truth);
+write a checkpoint and its card."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from endodepth.io.detect import open_source
+from endodepth.train.adapt import (
+    OBJECTIVES,
+    AdaptJob,
+    AdaptOptions,
+    check_output,
+    parse_range,
+)
+
+_DEFAULTS = AdaptOptions()
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", type=Path, help="video, image folder, SCARED keyframe or plain layout to adapt to")
+    p.add_argument("--model", default=_DEFAULTS.model, help="model name or checkpoint to adapt (default: default)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="adapted checkpoint to write (.safetensors or .pth); its JSON card goes beside it")
+    p.add_argument("--objective", choices=OBJECTIVES, default="auto",
+                   help="stereo: stereo depth as labels; mono: photometric self-supervision with a pose "
+                        "network; pseudo: distil --teacher; auto: stereo for stereo sources, else mono")
+    p.add_argument("--teacher", help="model name or checkpoint whose depth is the label (objective pseudo)")
+    p.add_argument("--steps", type=int, help="optimisation steps (default: 150 mono, 200 pseudo and stereo)")
+    p.add_argument("--frames", metavar="A:B",
+                   help="train on frames A..B-1 only; the others are held out (and measured on when the "
+                        "source has ground truth)")
+    p.add_argument("--max-frames", type=int, default=_DEFAULTS.max_frames,
+                   help="most frames trained on (spread evenly)")
+    p.add_argument("--frame-step", type=int, default=_DEFAULTS.frame_step, help="mono: frames between t and t±1")
+    p.add_argument("--batch-size", type=int, help="frames per step (default: 4 mono, 8 pseudo and stereo)")
+    p.add_argument("--lr", type=float, default=_DEFAULTS.lr, help="adapters' learning rate")
+    p.add_argument("--rank", type=int, default=_DEFAULTS.rank, help="LoRA rank")
+    p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: all cores)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+
+
+def run(args: argparse.Namespace) -> int:
+    check_output(args.out)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    with open_source(args.source) as source:
+        options = AdaptOptions(
+            model=args.model, objective=args.objective, teacher=args.teacher, steps=args.steps,
+            frames=parse_range(args.frames, len(source)) if args.frames else None, max_frames=args.max_frames,
+            frame_step=args.frame_step, batch_size=args.batch_size, lr=args.lr, rank=args.rank, seed=args.seed,
+            device=args.device,
+        )
+        job = AdaptJob(source, args.out, options)
+        with tqdm(total=job.steps, unit="step", desc=f"adapt ({job.objective})") as bar:
+            def progress(step: int, total: int, terms: dict) -> None:
+                bar.set_postfix({k: f"{v:.4f}" for k, v in terms.items()}, refresh=False)
+                bar.update(step - bar.n)
+
+            job.progress = progress
+            result = job.run()
+    card = result.card
+    print(f"wrote {result.checkpoint} ({card['parameters']['adapters']:,} adapter parameters, "
+          f"{card['objective']}, {card['steps']} steps, {card['seconds']:.0f} s) and {result.card_path}")
+    check = card.get("ground_truth_check")
+    if check:
+        print(f"ground-truth check on {check['before']['evaluated']} {check['before']['frames']}: abs_rel "
+              f"{check['before']['abs_rel']:.4f} before, {check['after']['abs_rel']:.4f} after")
+    print(json.dumps({"checkpoint": str(result.checkpoint), "card": str(result.card_path)}))
+    return 0

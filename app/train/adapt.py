@@ -1,0 +1,371 @@
+"""Self-learning on the video being watched: `AdaptJob` fine-tunes LoRA adapters of a model on a source's frames.
+
+Objectives (none reads ground truth; held-out frames are never trained on):
+- `pseudo`: a teacher's depth (another model) as confidence-weighted, scale-invariant labels;
+- `stereo`: the same with the stereo depth of the left/right views as the teacher (metric);
+- `mono`: monodepth2's self-supervised photometric loss on frame triples (t-1, t, t+1) with a
+  pose network trained alongside, through the source's intrinsics.
+The job is Qt-free: a progress callback reports each step and `cancel()` stops it before any
+file is written. When the source has ground truth, abs_rel before and after is measured on the
+frames outside the training range (or on the training frames, labelled so, when none are held out).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from endodepth import models
+from endodepth.analysis.metrics import evaluate_frame, summarize
+from endodepth.errors import EndoDepthError, InputError
+from endodepth.frame import Frame
+from endodepth.io.atomic import atomic_write
+from endodepth.io.source import Source
+from endodepth.kinds import RELATIVE_INVERSE
+from endodepth.models.adapted import NAME as ADAPTED
+from endodepth.models.adapters import save_adapters
+from endodepth.train.photometric import self_supervised_loss
+from endodepth.train.pose_net import PoseNet
+from endodepth.train.pseudo_labels import (
+    Teacher,
+    model_teacher,
+    pseudo_label_loss,
+    pseudo_labels,
+)
+from endodepth.train.trainer import augment
+
+OBJECTIVES = ("auto", "stereo", "mono", "pseudo")
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
+DEFAULT_STEPS = {"mono": 100, "pseudo": 120, "stereo": 120}
+DEFAULT_BATCH = {"mono": 4, "pseudo": 6, "stereo": 6}
+Progress = Callable[[int, int, dict], None]
+
+
+class AdaptCancelled(EndoDepthError):
+    """The job was cancelled; nothing was written."""
+
+
+@dataclass
+class AdaptOptions:
+    """What defines an adaptation run besides the source and the output file."""
+
+    model: str = "default"
+    objective: str = "auto"
+    teacher: str | None = None
+    steps: int | None = None  # None: DEFAULT_STEPS of the objective
+    frames: tuple[int, int] | None = None  # training range [A, B) of the source; None: all frames
+    max_frames: int = 300
+    batch_size: int | None = None
+    lr: float = 2e-3
+    pose_lr: float = 5e-4
+    pose_warmup: float = 0.2  # mono: fraction of the steps that train only the pose network
+    frame_step: int = 1  # mono: distance between the frames of a triple
+    rank: int = 4
+    alpha: float = 4.0
+    eval_frames: int = 40
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class AdaptResult:
+    """The checkpoint and card written, and the card's content."""
+
+    checkpoint: Path
+    card_path: Path
+    card: dict = field(default_factory=dict)
+
+
+def card_path(checkpoint: str | Path) -> Path:
+    """Where the JSON card of an adapted checkpoint lives: `<checkpoint>.card.json`."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + ".card.json")
+
+
+def check_output(out: Path) -> None:
+    """InputError unless `out` can be a checkpoint file: not a folder, a known suffix."""
+    if out.is_dir():
+        raise InputError(out, "is a folder; --out names the checkpoint file to write (e.g. adapted.safetensors)")
+    if out.suffix not in CHECKPOINT_SUFFIXES:
+        raise InputError(out, f"checkpoint must end in {', '.join(CHECKPOINT_SUFFIXES)}")
+
+
+def parse_range(text: str, count: int) -> tuple[int, int]:
+    """`A:B` (either side may be empty) as a clipped [A, B) range of `count` frames; bad text -> EndoDepthError."""
+    a, sep, b = text.partition(":")
+    try:
+        start = int(a) if a else 0
+        stop = int(b) if b else count
+    except ValueError:
+        raise EndoDepthError(f"--frames {text!r}: expected A:B with frame numbers, e.g. 0:100") from None
+    start, stop = max(0, start), min(count, stop)
+    if not sep or stop <= start:
+        raise EndoDepthError(f"--frames {text!r}: expected A:B with A < B inside the source's {count} frames")
+    return start, stop
+
+
+def resolve_objective(objective: str, source: Source) -> str:
+    """`auto` -> `stereo` when the source's frames carry a right view, else `mono`."""
+    if objective not in OBJECTIVES:
+        raise EndoDepthError(f"unknown objective {objective!r}; choose from {', '.join(OBJECTIVES)}")
+    if objective != "auto":
+        return objective
+    return "stereo" if getattr(source[0], "right", None) is not None else "mono"
+
+
+def stereo_teacher(device: str = "cpu") -> Teacher:
+    """The stereo model as a teacher: metric depth of the left view, its confidence and holes."""
+    return model_teacher(models.create("stereo", device=device))
+
+
+def _rgb_small(frame: Frame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The frame's RGB area-shrunk to `size` (h, w) and its K scaled to match."""
+    h, w = size
+    H, W = frame.rgb.shape[:2]
+    rgb = cv2.resize(frame.rgb, (w, h), interpolation=cv2.INTER_AREA)
+    K = np.diag([w / W, h / H, 1.0]) @ np.asarray(frame.K, np.float64)
+    return rgb, K
+
+
+def _thinned(indices: range, limit: int) -> list[int]:
+    """`indices`, or `limit` of them evenly spread when there are more."""
+    if len(indices) <= limit:
+        return list(indices)
+    return [indices[i] for i in np.linspace(0, len(indices) - 1, limit).round().astype(int)]
+
+
+def _peak_memory_mb() -> float:
+    """Peak resident memory of this process so far (MB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+class AdaptJob:
+    """One adaptation run: `run()` trains and writes the checkpoint and its card; `cancel()` stops it."""
+
+    def __init__(self, source: Source, out: str | Path, options: AdaptOptions | None = None,
+                 teacher: Teacher | None = None, progress: Progress | None = None) -> None:
+        self.source, self.out = source, Path(out)
+        self.opt = options or AdaptOptions()
+        self.progress = progress
+        self._cancel = threading.Event()
+        check_output(self.out)
+        self.objective = resolve_objective(self.opt.objective, source)
+        n = len(source)
+        self.train_range = self.opt.frames or (0, n)
+        self.train_indices = self._training_indices()
+        self.teacher = teacher if teacher is not None else self._teacher()
+        self.model = models.create(ADAPTED, base=self.opt.model, rank=self.opt.rank, alpha=self.opt.alpha,
+                                   device=self.opt.device)
+        self.steps = self.opt.steps or DEFAULT_STEPS[self.objective]
+        self.batch_size = self.opt.batch_size or DEFAULT_BATCH[self.objective]
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at the next step (it raises AdaptCancelled, writing nothing)."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether `cancel()` was called."""
+        return self._cancel.is_set()
+
+    def _training_indices(self) -> list[int]:
+        """The source positions trained on: the range, thinned evenly to `max_frames`; checked per objective."""
+        start, stop = self.train_range
+        if self.objective == "stereo" and getattr(self.source[start], "right", None) is None:
+            raise InputError(self.source.path, "objective stereo needs a stereo source (left and right views); "
+                             "this one is mono: use --objective mono or pseudo")
+        if self.objective != "mono":
+            return _thinned(range(start, stop), self.opt.max_frames)
+        k = self.opt.frame_step
+        if stop - start < 2 * k + 1:
+            raise InputError(self.source.path, f"objective mono needs at least {2 * k + 1} frames in the "
+                             f"training range (frame step {k}), it has {stop - start}")
+        centres = _thinned(range(start + k, stop - k), max(1, self.opt.max_frames // 3))
+        return sorted({c + d for c in centres for d in (-k, 0, k)})
+
+    def _teacher(self) -> Teacher | None:
+        if self.objective == "stereo":
+            return stereo_teacher(self.opt.device)
+        if self.objective == "pseudo":
+            if not self.opt.teacher:
+                raise EndoDepthError("objective pseudo needs a teacher: --teacher NAME_OR_CHECKPOINT")
+            return model_teacher(models.create(self.opt.teacher, device=self.opt.device))
+        return None
+
+    def _eval_indices(self) -> tuple[list[int], str]:
+        """Frames to measure abs_rel on, and what they are: held out when a range leaves some, else training frames."""
+        start, stop = self.train_range
+        held = [i for i in range(len(self.source)) if not start <= i < stop]
+        label = "held-out frames (outside the training range)"
+        if not held:
+            held, label = list(range(start, stop)), "training frames (no frame was held out)"
+        picks = np.linspace(0, len(held) - 1, min(len(held), self.opt.eval_frames)).round().astype(int)
+        return [held[i] for i in picks], label
+
+    def evaluate(self) -> dict:
+        """SCARED-protocol errors of the current model on the evaluation frames (median scaling), or {}."""
+        if not self.source.has_ground_truth:
+            return {}
+        indices, label = self._eval_indices()
+        rows = []
+        for i in indices:
+            frame = self.source[i]
+            if frame.gt_depth is None:
+                continue
+            result = self.model.predict(frame.rgb)
+            errors = evaluate_frame(result.output, result.kind, frame.gt_depth)
+            if errors is not None:
+                rows.append(errors)
+        summary = summarize(rows)
+        return {"frames": label, "indices": indices,
+                **{k: summary[k] for k in ("abs_rel", "rmse", "a1") if k in summary},
+                "evaluated": summary["frames"]}
+
+    def _depth(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The student's positive depth at `size` (inverse-depth outputs inverted), mean-normalised per image."""
+        out = self.model(x)
+        depth = 1.0 / out.clamp_min(1e-6) if self.model.kind == RELATIVE_INVERSE else out
+        depth = F.interpolate(depth, size=size, mode="bilinear", align_corners=False)
+        return (depth / depth.mean((2, 3), keepdim=True)).clamp(1e-2, 1e2)
+
+    def _load(self) -> tuple[np.ndarray, np.ndarray]:
+        """Training frames at the model's input size (N, h, w, 3) uint8, and their K (N, 3, 3)."""
+        rgbs, Ks = zip(*(_rgb_small(self.source[i], self.model.input_size) for i in self.train_indices))
+        return np.stack(rgbs), np.stack(Ks).astype(np.float32)
+
+    def run(self) -> AdaptResult:
+        """Measure, adapt, measure again, write the checkpoint and its card (atomically)."""
+        t0 = time.perf_counter()
+        torch.manual_seed(self.opt.seed)
+        rng = np.random.default_rng(self.opt.seed)
+        before = self.evaluate()
+        self._check_cancel()
+        curve = self._train_mono(rng) if self.objective == "mono" else self._train_pseudo(rng)
+        self.model.eval()
+        after = self.evaluate()
+        seconds = time.perf_counter() - t0
+        card = self._card(curve, before, after, seconds)
+        self._check_cancel()
+        save_adapters(self.model, self.out)
+        path = card_path(self.out)
+        with atomic_write(path) as tmp:
+            tmp.write_text(json.dumps(card, indent=2, default=str))
+        return AdaptResult(self.out, path, card)
+
+    def _check_cancel(self) -> None:
+        if self.cancelled:
+            raise AdaptCancelled(f"adapting to {self.source.path} was cancelled; nothing was written")
+
+    def _report(self, step: int, terms: dict) -> None:
+        self._check_cancel()
+        if self.progress is not None:
+            self.progress(step, self.steps, terms)
+
+    def _train_pseudo(self, rng: np.random.Generator) -> list[dict]:
+        """Distil the teacher's labels (computed once at half the input size) into the adapters."""
+        h, w = self.model.input_size
+        size = (h // 2, w // 2)
+        frames = (self.source[i] for i in self.train_indices)
+        labels, weights = pseudo_labels(frames, self.teacher, size, lambda _i: self._check_cancel())
+        rgb, _ = self._load()
+        optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
+        maps = torch.cat([labels, weights], 1).permute(0, 2, 3, 1).numpy()
+        curve = []
+        for step in range(1, self.steps + 1):
+            picks = rng.choice(len(rgb), min(self.batch_size, len(rgb)), replace=False)
+            x, target = augment(rgb[picks], maps[picks], rng)
+            target = torch.from_numpy(np.ascontiguousarray(target)).permute(0, 3, 1, 2).to(self.model.device)
+            depth = self._depth(self._tensor(x), size)
+            terms = pseudo_label_loss(depth, target[:, :1], target[:, 1:])
+            self._step(optimizer, sum(terms.values()), self._scheduler_factor(step))
+            curve.append({k: float(v.detach()) for k, v in terms.items()})
+            self._report(step, curve[-1])
+        return curve
+
+    def _train_mono(self, rng: np.random.Generator) -> list[dict]:
+        """Photometric self-supervision on triples; the first `pose_warmup` of the steps train only the pose network."""
+        rgb, K = self._load()
+        k = self.opt.frame_step
+        positions = {idx: p for p, idx in enumerate(self.train_indices)}
+        centres = [i for i in self.train_indices if i - k in positions and i + k in positions]
+        pose_net = PoseNet().to(self.model.device)
+        depth_opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
+        pose_opt = torch.optim.AdamW(pose_net.parameters(), lr=self.opt.pose_lr)
+        warmup = int(self.opt.pose_warmup * self.steps)
+        h, w = self.model.input_size
+        size = (h // 2, w // 2)  # the loss works at half the input size (the depth is a quarter)
+        K = K * np.array([[0.5], [0.5], [1.0]], np.float32)
+        curve = []
+        for step in range(1, self.steps + 1):
+            picks = [centres[i] for i in rng.choice(len(centres), min(self.batch_size, len(centres)), replace=False)]
+            target, prev, nxt = (self._tensor(rgb[[positions[i + d] for i in picks]]) for d in (0, -k, k))
+            Ks = torch.from_numpy(K[[positions[i] for i in picks]]).to(self.model.device)
+            with torch.set_grad_enabled(step > warmup):
+                depth = self._depth(target, size)
+            poses = [pose_net.transform(s, target) for s in (prev, nxt)]
+            small = [F.interpolate(im, size=size, mode="area").contiguous() for im in (target, prev, nxt)]
+            terms = self_supervised_loss(depth, small[0], small[1:], poses, Ks)
+            kept = terms.pop("kept")
+            loss = sum(terms.values())
+            pose_opt.zero_grad(set_to_none=True)
+            self._step(depth_opt, loss, self._scheduler_factor(step - warmup) if step > warmup else 0.0)
+            pose_opt.step()
+            curve.append({**{k_: float(v.detach()) for k_, v in terms.items()}, "kept": float(kept)})
+            self._report(step, curve[-1])
+        self.pose_parameters = sum(p.numel() for p in pose_net.parameters())
+        return curve
+
+    def _tensor(self, rgb: np.ndarray) -> torch.Tensor:
+        """A uint8 (B, h, w, 3) batch as the network's float input (RGB in [0, 1], channels-last)."""
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.model.device).permute(0, 3, 1, 2).float() / 255.0
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def _scheduler_factor(self, step: int) -> float:
+        """Cosine decay of the adapters' rate from 1 to 0.1 over the steps that train them."""
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, self.steps))))
+
+    def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, factor: float) -> None:
+        """Backward and one step at `factor` times the base rate (0: gradients computed, adapters unmoved)."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if factor > 0:
+            for group in optimizer.param_groups:
+                group["lr"] = self.opt.lr * factor
+            optimizer.step()
+
+    def _card(self, curve: list[dict], before: dict, after: dict, seconds: float) -> dict:
+        """What the JSON card beside the checkpoint says."""
+        every = max(1, len(curve) // 50)
+        loss_curve = [{"step": i + 1, **{k: round(float(np.mean([c[k] for c in curve[max(0, i + 1 - every):i + 1]])), 5)
+                                         for k in curve[0]}} for i in range(every - 1, len(curve), every)]
+        trainable = self.model.num_parameters(trainable_only=True)
+        card = {
+            "model": ADAPTED, "base_model": self.opt.model, "source": str(self.source.path),
+            "objective": self.objective,
+            "teacher": {"pseudo": self.opt.teacher, "stereo": "stereo"}.get(self.objective),
+            "frames": {"range": list(self.train_range), "used": len(self.train_indices),
+                       "first": self.train_indices[0], "last": self.train_indices[-1]},
+            "intrinsics_assumed": bool(getattr(self.source, "intrinsics_assumed", True)),
+            "steps": self.steps, "batch_size": self.batch_size, "seconds": round(seconds, 1),
+            "threads": torch.get_num_threads(), "peak_memory_mb": round(_peak_memory_mb()),
+            "parameters": {"base": self.model.num_parameters() - trainable, "adapters": trainable,
+                           "pose_network": getattr(self, "pose_parameters", 0)},
+            "options": asdict(self.opt), "loss_curve": loss_curve,
+        }
+        if before:
+            card["ground_truth_check"] = {"note": "ground truth is used only to measure, never to train",
+                                          "before": before, "after": after}
+        return card

@@ -1,0 +1,160 @@
+"""`endodepth adapt` and AdaptJob on tiny synthetic clips: labels, objectives, checkpoint + card, bad input, cancel."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from endodepth.cli import main
+from endodepth.io.detect import open_source
+from endodepth.io.plain import write_plain
+from endodepth.kinds import finite_positive
+from endodepth.models import create
+from endodepth.synth import render_sequence
+from endodepth.train.adapt import AdaptCancelled, AdaptJob, AdaptOptions, card_path
+from endodepth.train.pseudo_labels import TeacherLabel, model_teacher, pseudo_labels
+
+W, H = 96, 80
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """Six frames of a rendered tube with ground truth (plain layout)."""
+    seq = render_sequence(6, W, H, seed=11, scene="tube")
+    return write_plain(tmp_path_factory.mktemp("clip") / "plain", seq.rgb, seq.depth, seq.K, None, seq.fps)
+
+
+@pytest.fixture(scope="module")
+def one_frame(tmp_path_factory):
+    seq = render_sequence(1, W, H, seed=12, scene="surface")
+    return write_plain(tmp_path_factory.mktemp("one") / "plain", seq.rgb, seq.depth, seq.K, None, seq.fps)
+
+
+def gt_teacher(frame):
+    """A stand-in for the stereo teacher: the frame's ground truth, confidence 1."""
+    return TeacherLabel(np.nan_to_num(frame.gt_depth), None, finite_positive(frame.gt_depth))
+
+
+def _scale_free_error(pred: np.ndarray, ref: np.ndarray) -> float:
+    """RMS of the log ratio after removing its mean (the error SILog at variance focus 1 sees)."""
+    g = np.log(pred) - np.log(ref)
+    return float(np.sqrt(np.mean((g - g.mean()) ** 2)))
+
+
+def test_pseudo_labels_are_the_teacher_at_the_loss_size(one_frame):
+    model = create("default")
+    with open_source(one_frame) as source:
+        frame = source[0]
+        labels, weights = pseudo_labels([frame], model_teacher(model), (40, 48))
+    expected = cv2.resize(model.predict(frame.rgb).output, (48, 40), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(labels[0, 0].numpy(), expected, rtol=1e-4)
+    assert torch.all(weights == 1)
+
+
+def test_holes_and_confidence_carry_into_the_weights(one_frame):
+    with open_source(one_frame) as source:
+        frame = source[0]
+    depth = np.full((H, W), 50.0, np.float32)
+    valid = np.ones((H, W), bool)
+    valid[:, : W // 2] = False
+    confidence = np.full((H, W), 0.25, np.float32)
+    labels, weights = pseudo_labels([frame], lambda f: TeacherLabel(depth, confidence, valid), (H // 2, W // 2))
+    assert torch.all(weights[..., : W // 4] == 0)
+    torch.testing.assert_close(weights[..., W // 4 :], torch.full_like(weights[..., W // 4 :], 0.25))
+    torch.testing.assert_close(labels[..., W // 4 :], torch.full_like(labels[..., W // 4 :], 50.0))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_pseudo_objective_reproduces_the_teacher_on_a_one_frame_clip(one_frame, tmp_path):
+    with open_source(one_frame) as source:
+        job = AdaptJob(source, tmp_path / "a.safetensors",
+                       AdaptOptions(objective="pseudo", steps=20, lr=2e-2), teacher=gt_teacher)
+        frame = source[0]
+        gt = frame.gt_depth
+        ok = finite_positive(gt)
+        before = _scale_free_error(job.model.predict(frame.rgb).output[ok], gt[ok])
+        result = job.run()
+        after = _scale_free_error(job.model.predict(frame.rgb).output[ok], gt[ok])
+    assert after < 0.8 * before
+    curve = result.card["loss_curve"]
+    assert curve[-1]["silog"] < curve[0]["silog"]
+
+
+def test_checkpoint_and_card_round_trip(clip, tmp_path):
+    out = tmp_path / "adapted.safetensors"
+    with open_source(clip) as source:
+        job = AdaptJob(source, out, AdaptOptions(objective="mono", steps=3, frames=(0, 4), batch_size=2, eval_frames=2))
+        result = job.run()
+        rgb = source[5].rgb
+    card = json.loads(card_path(out).read_text())
+    assert card == json.loads(json.dumps(result.card, default=str))
+    assert (card["base_model"], card["objective"], card["steps"]) == ("default", "mono", 3)
+    assert card["frames"]["range"] == [0, 4] and card["frames"]["used"] == 4
+    assert card["parameters"]["adapters"] == job.model.num_parameters(trainable_only=True) > 0
+    assert card["parameters"]["pose_network"] > 0
+    check = card["ground_truth_check"]
+    assert check["before"]["indices"] == [4, 5] and "held-out" in check["before"]["frames"]
+    rebuilt = create(out)
+    assert rebuilt.name == "lora-adapted" and rebuilt.kind == "relative"
+    np.testing.assert_allclose(rebuilt.predict(rgb).output, job.model.predict(rgb).output, rtol=1e-5)
+    base = create("default").predict(rgb).output
+    assert not np.allclose(rebuilt.predict(rgb).output, base, rtol=1e-5)  # the adapters did learn something
+
+
+def test_cancel_writes_nothing(clip, tmp_path):
+    out = tmp_path / "c.safetensors"
+    with open_source(clip) as source:
+        job = AdaptJob(source, out, AdaptOptions(objective="mono", steps=5, batch_size=1, eval_frames=1))
+        job.progress = lambda step, total, terms: job.cancel()
+        with pytest.raises(AdaptCancelled):
+            job.run()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_end_to_end_then_the_checkpoint_evaluates(clip, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    rc = main(["adapt", str(clip), "--out", str(out), "--objective", "mono", "--steps", "2", "--frames", "0:4",
+               "--batch-size", "2", "--threads", "1"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "ground-truth check on 2 held-out frames" in text
+    assert out.is_file() and card_path(out).is_file()
+    assert main(["eval", str(clip), "--model", str(out), "--model", "default"]) == 0
+    assert "m " in capsys.readouterr().out
+
+
+def test_ctrl_c_leaves_no_file(clip, tmp_path, monkeypatch, capsys):
+    def interrupted(self, *args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(AdaptJob, "_step", interrupted)
+    out = tmp_path / "k.safetensors"
+    assert main(["adapt", str(clip), "--out", str(out), "--objective", "mono", "--steps", "3"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--objective", "mono"], "needs at least 3 frames"),
+        (["--objective", "stereo"], "needs a stereo source"),
+        (["--objective", "pseudo"], "needs a teacher"),
+        (["--model", "baseline-constant", "--objective", "pseudo", "--teacher", "default"],
+         "baseline-constant cannot be adapted"),
+        (["--frames", "5:2"], "--frames '5:2'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(one_frame, tmp_path, capsys, args, message):
+    rc = main(["adapt", str(one_frame), "--out", str(tmp_path / "x.safetensors"), *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_folder_is_refused(clip, tmp_path, capsys):
+    assert main(["adapt", str(clip), "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
