@@ -120,13 +120,24 @@ def _report(recon: Reconstruction, scaling: DepthToMM, pose_mode: str, mesh: Mes
           f"(first fused frame's camera coordinates, mm)")
 
 
+def _stereo_reference():
+    """On a stereo source without ground truth, the stereo model's depth (mm) of each frame: what scales
+    relative depth, as the issue's order says (ground truth, else stereo, else one clip scale)."""
+    from endodepth import models
+
+    stereo = models.create("stereo")
+    return lambda frame: stereo.predict_frame(frame).output
+
+
 def run(args: argparse.Namespace) -> int:
     _check(args)
     with open_source(args.source) as source:
         chosen = selected_frames(len(source), args.frames, args.every, args.source)
         depth = _Depth(args, source)
         first = source.frame(chosen[0])
-        scaling = choose_scaling(depth.kind, source.has_ground_truth, str(args.source), args.assume_depth)
+        stereo = _stereo_reference() if first.is_stereo and not source.has_ground_truth else None
+        scaling = choose_scaling(depth.kind, source.has_ground_truth, str(args.source), args.assume_depth,
+                                 reference=stereo, reference_name="stereo depth" if stereo else "")
         pose_mode = resolve_pose_mode(args.poses, first.pose is not None, str(args.source))
         settings = FusionSettings(voxel_mm=args.voxel, max_depth_mm=args.max_depth, fuse_width=args.fuse_width)
         recon = Reconstruction(source.intrinsics, source.size, scaling, pose_mode, settings)

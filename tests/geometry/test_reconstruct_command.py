@@ -52,6 +52,22 @@ def test_estimated_poses_report_their_error_and_obj_output(keyframe, tmp_path, c
     assert len(read_mesh(out)) > 100
 
 
+def test_relative_model_on_stereo_without_ground_truth_is_scaled_to_stereo(keyframe, tmp_path, capsys):
+    import shutil
+
+    bare = tmp_path / "dataset_1" / "keyframe_1"
+    shutil.copytree(keyframe, bare)
+    (bare / "data" / "scene_points.tar.gz").unlink()  # a stereo keyframe without ground truth
+    out = tmp_path / "constant.ply"
+    assert main(["reconstruct", str(bare), "--model", "baseline-constant", "--out", str(out)]) == 0
+    assert "scaled to stereo depth per frame" in capsys.readouterr().out
+    mesh = read_mesh(out)
+    with open_source(keyframe) as source:
+        gt = source.frame(0).gt_depth
+    z = mesh.vertices[:, 2]  # a constant depth scaled to stereo sits at the scene's own distance
+    assert 0.7 < np.median(z) / np.nanmedian(gt) < 1.4
+
+
 def test_relative_model_is_scaled_to_ground_truth(keyframe, tmp_path, capsys):
     out = tmp_path / "default.ply"
     assert main(["reconstruct", str(keyframe), "--model", "baseline-constant", "--out", str(out)]) == 0
