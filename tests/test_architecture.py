@@ -103,14 +103,6 @@ def _ruff(*args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def test_ruff_is_clean_outside_the_qt_and_pipeline_layers():
-    excluded = [a for folder in ("app/qt", "app/pipeline", "tests/qt", "tests/pipeline") for a in ("--exclude", folder)]
-    run = _ruff(".", *excluded)
-    assert run.returncode == 0, run.stdout + run.stderr
-
-
-@pytest.mark.xfail(reason="app/qt and app/pipeline change on the archqt branch; `ruff check --fix` after the merge",
-                   strict=False)
 def test_ruff_is_clean():
     run = _ruff(".")
     assert run.returncode == 0, run.stdout + run.stderr

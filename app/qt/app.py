@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", metavar="FILE.png", help="save a picture of the window when quitting")
     p.add_argument("--size", type=size_type(minimum=100), default=(1600, 1000), metavar="WxH",
                    help="window size (default 1600x1000)")
-    p.add_argument("--views", metavar="LIST", help=f"comma-separated docks to show, of {','.join(VIEWS)} (default: as saved)")
+    p.add_argument(
+        "--views", metavar="LIST", help=f"comma-separated docks to show, of {','.join(VIEWS)} (default: as saved)"
+    )
     return p
 
 

@@ -23,7 +23,7 @@ def image_box(layout: pg.GraphicsLayout, row: int, col: int) -> pg.ViewBox:
 
 def mask_rgba(mask: np.ndarray, color: tuple[int, int, int], alpha: int = 110) -> np.ndarray:
     """A boolean mask as an RGBA overlay: `color` where True, transparent elsewhere."""
-    out = np.zeros(mask.shape + (4,), np.uint8)
+    out = np.zeros((*mask.shape, 4), np.uint8)
     out[mask] = (*color, alpha)
     return out
 

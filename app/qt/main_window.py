@@ -272,7 +272,8 @@ class MainWindow(QtWidgets.QMainWindow):
         result = update.result
         if not self.transport.slider.isSliderDown():
             self.transport.set_position(result.index)
-        self.labels.frame.setText(f"frame {result.index}" + (f" ({result.frame.source})" if result.frame.source else ""))
+        origin = f" ({result.frame.source})" if result.frame.source else ""
+        self.labels.frame.setText(f"frame {result.index}{origin}")
         self.shown += 1
         self.shown_window.add("shown")
         self._timed("draw slot", start)

@@ -83,7 +83,9 @@ def open_folder(window) -> None:
 
 
 def open_checkpoint(window) -> None:
-    path, _ = QtWidgets.QFileDialog.getOpenFileName(window, "Load checkpoint", last_dir(window.store), CHECKPOINT_FILTER)
+    path, _ = QtWidgets.QFileDialog.getOpenFileName(
+        window, "Load checkpoint", last_dir(window.store), CHECKPOINT_FILTER
+    )
     if path:
         window.set_models([path])
 
@@ -98,7 +100,9 @@ def export(window) -> None:
 
 
 def save_session(window) -> None:
-    path, _ = QtWidgets.QFileDialog.getSaveFileName(window, "Save session", "session.endodepth.json", "Sessions (*.json)")
+    path, _ = QtWidgets.QFileDialog.getSaveFileName(
+        window, "Save session", "session.endodepth.json", "Sessions (*.json)"
+    )
     if path:
         prefs.save_session(path, window.session())
 

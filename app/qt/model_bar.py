@@ -33,7 +33,9 @@ class ModelBar(QtWidgets.QToolBar):
         self.mc_box = QtWidgets.QSpinBox(self)
         self.mc_box.setRange(1, 32)
         self.mc_box.setPrefix("MC dropout x")
-        self.mc_box.setToolTip("Passes per frame with dropout on (1: off); models with dropout then show an uncertainty")
+        self.mc_box.setToolTip(
+            "Passes per frame with dropout on (1: off); models with dropout then show an uncertainty"
+        )
         self.addWidget(QtWidgets.QLabel(" Model "))
         self.addWidget(self.model_box)
         self.addWidget(QtWidgets.QLabel(" Device "))

@@ -61,7 +61,8 @@ class PickingGLView(GLViewMixin, QtOpenGL.QOpenGLWindow):
                 self.paint_ms.append(1e3 * (time.perf_counter() - start))
 
     def mousePressEvent(self, ev: QtGui.QMouseEvent) -> None:
-        if ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier and ev.button() == QtCore.Qt.MouseButton.LeftButton:
+        shift = ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier
+        if shift and ev.button() == QtCore.Qt.MouseButton.LeftButton:
             pos = ev.position()
             self.picked.emit(pos.x(), pos.y())
             ev.accept()
@@ -118,9 +119,13 @@ class PointCloudView(QtWidgets.QWidget):
         self.budget_box.setSingleStep(10_000)
         self.budget_box.setValue(DEFAULT_BUDGET)
         self.budget_box.setSuffix(" pts")
-        self.budget_box.setToolTip("Point budget: the pixel stride is chosen so that at most this many points are drawn")
+        self.budget_box.setToolTip(
+            "Point budget: the pixel stride is chosen so that at most this many points are drawn"
+        )
         self.accumulate_box = QtWidgets.QCheckBox("Accumulate (poses)", self)
-        self.accumulate_box.setToolTip(f"Keep the last {ACCUMULATED_FRAMES} frames in keyframe coordinates when the source gives camera poses")
+        self.accumulate_box.setToolTip(
+            f"Keep the last {ACCUMULATED_FRAMES} frames in keyframe coordinates when the source gives camera poses"
+        )
         self.accumulate_box.setEnabled(False)
         self.reset_button = QtWidgets.QPushButton("Reset view", self)
         self.info = QtWidgets.QLabel(" ", self)

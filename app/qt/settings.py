@@ -1,4 +1,4 @@
-"""Persistent preferences (QSettings, with the ViewerState as JSON) and session files (JSON: the ViewerState, position, view options, measurements)."""
+"""Persistent preferences (QSettings, ViewerState as JSON) and session files (state, position, views, measurements)."""
 
 from __future__ import annotations
 

@@ -122,7 +122,8 @@ class TransportBar(QtWidgets.QWidget):
         self.seek_requested.emit(value)
 
     def _update_play_icon(self, playing: bool) -> None:
-        pixmap = QtWidgets.QStyle.StandardPixmap.SP_MediaPause if playing else QtWidgets.QStyle.StandardPixmap.SP_MediaPlay
+        icons = QtWidgets.QStyle.StandardPixmap
+        pixmap = icons.SP_MediaPause if playing else icons.SP_MediaPlay
         self.play_button.setIcon(self.style().standardIcon(pixmap))
 
     def _update_label(self, index: int) -> None:

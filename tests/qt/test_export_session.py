@@ -76,7 +76,7 @@ def test_measure_two_picked_points_export_csv_and_save_session(shown, qtbot, tmp
     window.apply_session(data)
     assert len(cloud.measurements) == 1
     (tmp_path / "bad.json").write_text("[1, 2]")
-    with pytest.raises(InputError, match="bad.json"):
+    with pytest.raises(InputError, match=r"bad\.json"):
         prefs.load_session(tmp_path / "bad.json")
 
 
