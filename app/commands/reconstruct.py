@@ -20,7 +20,7 @@ from endodepth.geometry.odometry import ESTIMATE, POSE_MODES, resolve_pose_mode
 from endodepth.geometry.reconstruction import Reconstruction
 from endodepth.io.detect import open_source
 from endodepth.io.source import Source
-from endodepth.kinds import METRIC_MM
+from endodepth.kinds import METRIC_MM, is_metric
 
 GT = "gt"
 
@@ -135,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         chosen = selected_frames(len(source), args.frames, args.every, args.source)
         depth = _Depth(args, source)
         first = source.frame(chosen[0])
-        stereo = _stereo_reference() if first.is_stereo and not source.has_ground_truth else None
+        needs_scale = not source.has_ground_truth and not is_metric(depth.kind)
+        stereo = _stereo_reference() if first.is_stereo and needs_scale else None
         scaling = choose_scaling(depth.kind, source.has_ground_truth, str(args.source), args.assume_depth,
                                  reference=stereo, reference_name="stereo depth" if stereo else "")
         pose_mode = resolve_pose_mode(args.poses, first.pose is not None, str(args.source))
