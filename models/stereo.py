@@ -56,16 +56,23 @@ class StereoMatcher:
 
     def match(self, left: np.ndarray, right: np.ndarray, min_disparity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """Disparity in pixels (NaN where rejected, or below `min_disparity`: farther than plausible)
-        and a confidence in [0, 1] (0 where rejected)."""
-        raw = self.sgbm.compute(left, right)
+        and a confidence in [0, 1] (0 where rejected).
+
+        SGBM leaves the first numDisparities left columns unmatched (their full disparity range would fall off
+        the right image); both views are padded on the left by that much, so those columns are matched where
+        their true match lies inside the right view, and rejected by the checks where it does not."""
+        pad = self.sgbm.getMinDisparity() + self.sgbm.getNumDisparities()
+        left_p, right_p = (cv2.copyMakeBorder(im, 0, 0, pad, 0, cv2.BORDER_CONSTANT, value=0) for im in (left, right))
+        raw = self.sgbm.compute(left_p, right_p)
         if self.wls is not None:
-            raw_right = self.right_matcher.compute(right, left)
-            filtered = self.wls.filter(raw, left, disparity_map_right=raw_right)
-            wls_conf = self.wls.getConfidenceMap() / 255.0
-            valid = (raw > 0) & (wls_conf > 0.5)
+            raw_right = self.right_matcher.compute(right_p, left_p)
+            filtered = self.wls.filter(raw, left_p, disparity_map_right=raw_right)[:, pad:]
+            wls_conf = self.wls.getConfidenceMap()[:, pad:] / 255.0
+            valid = (raw[:, pad:] > 0) & (wls_conf > 0.5)
             raw = filtered
         else:
             wls_conf = None
+            raw = raw[:, pad:]
             valid = raw > 0  # SGBM marks pixels failing its LR and uniqueness checks as minDisparity - 1
         disparity = raw.astype(np.float32) / 16.0
         texture = self.texture(left)

@@ -14,26 +14,12 @@ import io
 from pathlib import Path
 
 import numpy as np
-import open3d as o3d
 
 from endodepth.cli import main as endodepth
-from endodepth.geometry.fusion import MeshArrays
-from endodepth.geometry.surface_metrics import compare, transform
+from endodepth.geometry.fusion import read_mesh
+from endodepth.geometry.surface_metrics import compare
 from endodepth.io.detect import open_source
-from endodepth.synth import sequence_scene
-
-
-def true_surface(frames: int, seed: int, scene: str) -> tuple[np.ndarray, np.ndarray]:
-    """The generator's mesh of that clip in its first camera's coordinates (mm)."""
-    _, built = sequence_scene(frames, seed, scene)
-    to_first = np.linalg.inv(built.camera_to_world[0])
-    return transform(built.mesh.vertices, to_first), built.mesh.triangles
-
-
-def read_mesh(path: Path) -> MeshArrays:
-    m = o3d.io.read_triangle_mesh(str(path))
-    return MeshArrays(np.asarray(m.vertices, np.float32), np.asarray(m.triangles, np.int32),
-                      np.asarray(m.vertex_colors, np.float32))
+from endodepth.synth import true_surface
 
 
 def main() -> None:
@@ -52,10 +38,10 @@ def main() -> None:
     if not keyframe.is_dir():
         endodepth(["synth", str(clip), "--frames", str(a.frames), "--size", a.size, "--seed", str(a.seed),
                    "--scene", a.scene])
-    vertices, triangles = true_surface(a.frames, a.seed, a.scene)
     with open_source(keyframe) as source:
         poses = np.array([source.frame(i).pose for i in range(len(source))])
         K, size = source.intrinsics, source.size
+    truth = true_surface(a.frames, a.seed, a.scene, size)
     print("| model | poses | vertices | median mm | p90 mm | coverage <=2 mm | log |")
     print("|---|---|---|---|---|---|---|")
     for model in a.model or ["gt", "default"]:
@@ -69,7 +55,7 @@ def main() -> None:
             if rc:
                 print(f"| {model} | {pose_mode} | failed (exit {rc}) | | | | |")
                 continue
-            r = compare(read_mesh(out), vertices, triangles, poses, K, size)
+            r = compare(read_mesh(out), truth.vertices, truth.triangles, poses, K, size, mask=truth.fov_mask)
             print(f"| {model} | {pose_mode} | {r['vertices']} | {r['median_mm']:.3f} | {r['p90_mm']:.3f} | "
                   f"{100 * r['coverage']:.1f}% | {'; '.join(lines)} |")
 

@@ -178,3 +178,11 @@ def write_mesh(path: str | Path, mesh: MeshArrays) -> Path:
         if not o3d.io.write_triangle_mesh(str(tmp), mesh.to_open3d(), write_ascii=False, print_progress=False):
             raise InputError(path, "open3d could not write the mesh")
     return path
+
+
+def read_mesh(path: str | Path) -> MeshArrays:
+    """A PLY/OBJ mesh as arrays (what `write_mesh` wrote, e.g. to measure it); no colours: white."""
+    m = o3d.io.read_triangle_mesh(str(path))
+    vertices = np.asarray(m.vertices, np.float32)
+    colors = np.asarray(m.vertex_colors, np.float32) if m.has_vertex_colors() else np.ones_like(vertices)
+    return MeshArrays(vertices, np.asarray(m.triangles, np.int32), colors)

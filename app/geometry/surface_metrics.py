@@ -14,12 +14,6 @@ import open3d.core as o3c
 from endodepth.geometry.fusion import MeshArrays
 
 
-def transform(points: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Points (N, 3) mapped by the 4x4 transform T."""
-    T = np.asarray(T, np.float64)
-    return (np.asarray(points, np.float64) @ T[:3, :3].T + T[:3, 3]).astype(np.float32)
-
-
 def raycaster(vertices: np.ndarray, triangles: np.ndarray) -> o3d.t.geometry.RaycastingScene:
     """An open3d ray-casting scene of one triangle mesh."""
     scene = o3d.t.geometry.RaycastingScene()

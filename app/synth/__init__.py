@@ -16,12 +16,21 @@ is a smooth clip (consecutive frames overlap), so for variety prefer many short 
 (e.g. 8-32 frames per seed) to few long ones.
 """
 
-from endodepth.synth.render import SynthSequence, View, render_scene, render_sequence, render_view, sequence_scene
+from endodepth.synth.render import (
+    SynthSequence,
+    TrueSurface,
+    View,
+    render_scene,
+    render_sequence,
+    render_view,
+    sequence_scene,
+    true_surface,
+)
 from endodepth.synth.scenes import Scene, build_scene
 from endodepth.synth.settings import HELDOUT_SEED_START, SCENES, SynthSettings, is_heldout, random_settings
 
 __all__ = [
-    "HELDOUT_SEED_START", "SCENES", "Scene", "SynthSequence", "SynthSettings", "View", "build_scene",
+    "HELDOUT_SEED_START", "SCENES", "Scene", "SynthSequence", "SynthSettings", "TrueSurface", "View", "build_scene",
     "is_heldout", "random_settings", "render_scene", "render_sequence", "render_view",
-    "sequence_scene",
+    "sequence_scene", "true_surface",
 ]

@@ -120,7 +120,7 @@ def render_scene(scene: Scene, width: int, height: int, settings: SynthSettings,
     n = len(scene.camera_to_world)
     K = intrinsics(width, height, settings.focal)
     coverage = fov_coverage(width, height, settings.fov_radius) if settings.fov_mask else None
-    mask = coverage >= 0.5 if coverage is not None else np.ones((height, width), bool)
+    mask = field_of_view(settings, width, height)
     lens = vignette(width, height, settings.vignetting)
     light = np.exp(settings.light_variation * _flicker(rng, n))
     to_right = np.eye(4)
@@ -184,3 +184,28 @@ def _flicker(rng: np.random.Generator, n: int) -> np.ndarray:
     """Slow light-strength drift plus a little frame-to-frame flicker (about unit std)."""
     return 0.8 * smooth_curve(rng, n, 50)[:, 0] + 0.6 * rng.standard_normal(n)
 
+
+
+def field_of_view(settings: SynthSettings, width: int, height: int) -> np.ndarray:
+    """(H, W) bool: the pixels inside the circular field of view (all of them when the settings have none)."""
+    if not settings.fov_mask:
+        return np.ones((height, width), bool)
+    return fov_coverage(width, height, settings.fov_radius) >= 0.5
+
+
+@dataclass
+class TrueSurface:
+    """The exact surface of a rendered sequence: triangles in its first camera's coordinates (mm), and the
+    field-of-view mask its frames see through (the dark corners outside it see nothing)."""
+
+    vertices: np.ndarray  # (V, 3) float32
+    triangles: np.ndarray  # (F, 3)
+    fov_mask: np.ndarray  # (H, W) bool
+
+
+def true_surface(frames: int, seed: int, scene: str | None, size: tuple[int, int]) -> TrueSurface:
+    """The surface `render_sequence(frames, *size, seed, scene)` renders, to measure a reconstruction against."""
+    settings, built = sequence_scene(frames, seed, scene)
+    to_first = np.linalg.inv(built.camera_to_world[0])
+    vertices = np.asarray(built.mesh.vertices, np.float64) @ to_first[:3, :3].T + to_first[:3, 3]
+    return TrueSurface(vertices.astype(np.float32), np.asarray(built.mesh.triangles), field_of_view(settings, *size))

@@ -53,6 +53,19 @@ def test_triangulates_a_slanted_plane_to_its_analytic_depth():
     assert result.confidence.shape == (H, W) and np.all(result.confidence[~ok] == 0) and result.confidence[ok].mean() > 0.2
 
 
+def test_left_border_is_matched_where_the_right_view_sees_it():
+    """SGBM alone leaves its whole disparity range of left columns unmatched (96 px here: 20 mm at half scale);
+    with both views padded, columns whose match lies inside the right view (disparity 30 px < u) get depth."""
+    left, right, depth = _plane_pair(0.0, 0.0, 30.0)  # a fronto-parallel plane at 63 mm
+    frame = Frame(0, 0.0, _rgb(left), _rectified_calib().K1, False, right=_rgb(right), stereo=_rectified_calib())
+    model = models.create("stereo")
+    out = model.predict_frame(frame).output
+    unmatched_before = 2 * model.geometry(frame)[1].sgbm.getNumDisparities()
+    band = out[20:-20, 45:unmatched_before]
+    assert unmatched_before >= 90 and np.isfinite(band).mean() > 0.8
+    assert np.nanmedian(np.abs(band - depth[20:-20, 45:unmatched_before])) < 0.5
+
+
 def _distorted_calib() -> StereoCalibration:
     K1 = np.array([[F, 0, W / 2 - 7], [0, F * 1.01, H / 2 + 5], [0, 0, 1]])
     K2 = np.array([[F * 1.02, 0, W / 2 + 9], [0, F * 1.02, H / 2 - 4], [0, 0, 1]])
