@@ -63,6 +63,14 @@ class MeshArrays:
         length = np.linalg.norm(normals, axis=1, keepdims=True)
         return (normals / np.where(length > 0, length, 1.0)).astype(np.float32)
 
+    def first_hit(self, origin: np.ndarray, direction: np.ndarray) -> np.ndarray | None:
+        """Where the ray from `origin` along `direction` (mesh coordinates) first meets the surface; None: a miss."""
+        if not len(self):
+            return None
+        ray = np.r_[np.asarray(origin, np.float64), np.asarray(direction, np.float64)][None].astype(np.float32)
+        t = float(raycaster(self.vertices, self.triangles).cast_rays(o3c.Tensor(ray))["t_hit"].numpy()[0])
+        return np.asarray(origin, np.float64) + t * np.asarray(direction, np.float64) if np.isfinite(t) else None
+
     def to_open3d(self) -> o3d.geometry.TriangleMesh:
         """The open3d mesh, with vertex normals for shading."""
         mesh = o3d.geometry.TriangleMesh(
@@ -72,6 +80,13 @@ class MeshArrays:
         mesh.vertex_colors = o3d.utility.Vector3dVector(self.colors.astype(np.float64))
         mesh.compute_vertex_normals()
         return mesh
+
+
+def raycaster(vertices: np.ndarray, triangles: np.ndarray) -> o3d.t.geometry.RaycastingScene:
+    """An open3d ray-casting scene of one triangle mesh."""
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3c.Tensor(np.asarray(vertices, np.float32)), o3c.Tensor(np.asarray(triangles, np.uint32)))
+    return scene
 
 
 def fusion_stride(width: int, fuse_width: int) -> int:

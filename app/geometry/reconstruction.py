@@ -18,6 +18,7 @@ from endodepth.frame import Frame
 from endodepth.geometry.depth_scale import DepthToMM
 from endodepth.geometry.fusion import FusionSettings, MeshArrays, TSDFFusion
 from endodepth.geometry.odometry import PoseTracker
+from endodepth.vis.masks import fov_mask
 
 
 @dataclass
@@ -54,7 +55,9 @@ class Reconstruction:
         """Offer one frame's model output (of the scaling's kind; None: no depth for this frame)."""
         if depth is None:
             self.counts.no_depth += 1
-        elif self.scaling.ready:
+            return
+        depth = observed(frame, depth)
+        if self.scaling.ready:
             self._fuse(frame, depth)
         else:
             self.scaling.observe(depth)
@@ -96,6 +99,15 @@ class Reconstruction:
     def camera_path(self) -> np.ndarray:
         """Centres of the fused cameras (N, 3) mm."""
         return self.fusion.camera_path()
+
+
+def observed(frame: Frame, depth: np.ndarray) -> np.ndarray:
+    """The output only where the camera saw tissue (NaN elsewhere): inside the frame's mask and the field of
+    view found in its image, so a model's guesses in the dark corners around an endoscope's view are not fused."""
+    seen = fov_mask(frame.rgb)
+    if frame.mask is not None:
+        seen &= np.asarray(frame.mask, bool)
+    return depth if seen.all() else np.where(seen, depth, np.float32(np.nan)).astype(np.float32)
 
 
 @dataclass

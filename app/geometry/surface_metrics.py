@@ -11,14 +11,7 @@ import numpy as np
 import open3d as o3d
 import open3d.core as o3c
 
-from endodepth.geometry.fusion import MeshArrays
-
-
-def raycaster(vertices: np.ndarray, triangles: np.ndarray) -> o3d.t.geometry.RaycastingScene:
-    """An open3d ray-casting scene of one triangle mesh."""
-    scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3c.Tensor(np.asarray(vertices, np.float32)), o3c.Tensor(np.asarray(triangles, np.uint32)))
-    return scene
+from endodepth.geometry.fusion import MeshArrays, raycaster
 
 
 def distances_to(scene: o3d.t.geometry.RaycastingScene, points: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """`endodepth-gui [PATH] [--model NAME_OR_CHECKPOINT ...] [--device auto|cuda|cpu]`: create the
 application, the window, open PATH (or the bundled sample clip) and run; `--play --quit-after N
---stats-out FILE.json` plays N frames and writes playback statistics; `--screenshot FILE` saves the window."""
+--stats-out FILE.json` plays N frames and writes playback statistics; `--screenshot FILE` saves the window;
+`--views LIST` chooses the docks shown; `--fuse` starts the Reconstruction dock fusing."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from endodepth.commands.options import add_device, size_type
 from endodepth.pipeline.stats import timing_summary
 
 HEARTBEAT_MS = 10
-VIEWS = ("image", "cloud", "selectivity", "comparison")
+VIEWS = ("image", "cloud", "selectivity", "comparison", "reconstruction")  # the keys of MainWindow.docks
 STALL_MS = 50.0  # the target: no GUI-thread stall longer than this
 
 
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--views", metavar="LIST", help=f"comma-separated docks to show, of {','.join(VIEWS)} (default: as saved)"
     )
+    p.add_argument("--fuse", action="store_true",
+                   help="show the Reconstruction dock and fuse the frames shown into a mesh from the first one on")
     return p
 
 
@@ -136,6 +139,7 @@ class PlaybackRecorder(QtCore.QObject):
             "models": self.window.worker.state.models,
             "compared": self.window.worker.state.compared,
             "file": self.window.info["path"] if self.window.info else None,
+            "reconstruction": self.window.reconstruction_view.summary(),
         }
 
     def finish(self) -> None:
@@ -144,6 +148,7 @@ class PlaybackRecorder(QtCore.QObject):
             return
         self.done = True
         self.window.play(False)
+        self.window.reconstruction_view.start_button.setChecked(False)  # the final mesh is drawn
         if self.stats_out:
             Path(self.stats_out).write_text(json.dumps(self.stats(), indent=2))
         if self.screenshot:
@@ -251,6 +256,9 @@ def run_app(argv: list[str]) -> int:
             raise SystemExit(f"endodepth-gui: --views: unknown view(s) {', '.join(sorted(shown - set(VIEWS)))}")
         for key, dock in window.docks.items():
             dock.setVisible(key in shown)
+    if args.fuse:
+        window.docks["reconstruction"].show()
+        window.reconstruction_view.start_button.setChecked(True)
     window.show()
     if fresh_layout:
         window.size_docks()

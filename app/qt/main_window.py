@@ -1,4 +1,4 @@
-"""The main window: docks for the four views, transport bar, menus, status bar; forwards user actions
+"""The main window: docks for the five views, transport bar, menus, status bar; forwards user actions
 to the worker and draws what comes back (results of a replaced file or model are dropped)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from endodepth.qt.image_depth_view import ImageDepthView
 from endodepth.qt.menus import build_menus
 from endodepth.qt.model_bar import ModelBar
 from endodepth.qt.point_cloud_view import PointCloudView
-from endodepth.qt.reconstruction_view import add_reconstruction_dock
+from endodepth.qt.reconstruction_view import ReconstructionView
 from endodepth.qt.selectivity_view import SelectivityView
 from endodepth.qt.status_labels import StatusLabels
 from endodepth.qt.transport import TransportBar
@@ -28,6 +28,7 @@ from endodepth.qt.worker import Update, Worker
 # Redraw rates of the docks that need not follow every frame: the 3D view (enough to follow the
 # motion; software OpenGL spends ms of the GUI thread per redraw) and the slowly changing statistics.
 MAX_FPS = {"cloud": 12.0, "selectivity": 4.0}
+SELF_DRAWN = {"reconstruction"}  # fed every worker result and redrawn on its own timer, not per drawn frame
 REFRESHING = {"align_to_gt", "mc_samples", "selectivity_layer", "selectivity_unit", "post"}  # re-run the shown frame
 
 
@@ -65,13 +66,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cloud_view = PointCloudView()
         self.selectivity_view = SelectivityView()
         self.comparison_view = ComparisonView()
+        self.reconstruction_view = ReconstructionView()
         self.cloud_view.gl_view.paint_ms = self.draw_ms["cloud paint (GL)"]
         self.docks = {}
+        left, right = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
         for key, title, view, area in (
-            ("image", "Image and depth", self.image_view, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea),
-            ("cloud", "3D point cloud", self.cloud_view, QtCore.Qt.DockWidgetArea.RightDockWidgetArea),
-            ("selectivity", "Neuron selectivity", self.selectivity_view, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea),
-            ("comparison", "Model comparison", self.comparison_view, QtCore.Qt.DockWidgetArea.RightDockWidgetArea),
+            ("image", "Image and depth", self.image_view, left),
+            ("cloud", "3D point cloud", self.cloud_view, right),
+            ("selectivity", "Neuron selectivity", self.selectivity_view, left),
+            ("comparison", "Model comparison", self.comparison_view, right),
+            ("reconstruction", "Reconstruction", self.reconstruction_view, right),
         ):
             dock = QtWidgets.QDockWidget(title, self)
             dock.setObjectName(f"dock-{key}")
@@ -79,6 +83,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.addDockWidget(area, dock)
             self.docks[key] = dock
         self._default_layout()
+        self.docks["reconstruction"].hide()  # opened from View > Reconstruction or --views; the default four stay
 
         self.transport = TransportBar(self)
         bar = QtWidgets.QToolBar("Transport", self)
@@ -104,7 +109,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.notice.connect(self.show_notice, queued)
         self.worker.finished.connect(self._on_finished, queued)
         self.worker.state_changed.connect(self._on_state_changed, queued)
-        self.reconstruction_view = add_reconstruction_dock(self, self.worker)
+        self.worker.result.connect(self.reconstruction_view.offer_update, queued)  # every result, drawn or not
         for key, dock in self.docks.items():
             dock.visibilityChanged.connect(lambda visible, key=key: self._on_dock_visibility(key, visible))
 
@@ -180,12 +185,14 @@ class MainWindow(QtWidgets.QMainWindow):
             "image": self.image_view.options(),
             "cloud": self.cloud_view.options(),
             "selectivity": self.selectivity_view.options(),
+            "reconstruction": self.reconstruction_view.options(),
             "measurements": [m.as_dict() for m in self.cloud_view.measurements],
         }
 
     def apply_session(self, data: dict) -> None:
         self.image_view.set_options(data.get("image", {}))
         self.cloud_view.set_options(data.get("cloud", {}))
+        self.reconstruction_view.set_options(data.get("reconstruction", {}))
         self.cloud_view.set_measurements(data.get("measurements", []))
         self._pending_seek = int(data.get("position", 0))
         self.worker.state.load(data)
@@ -288,7 +295,7 @@ class MainWindow(QtWidgets.QMainWindow):
         frame follows when its time comes)."""
         now = time.perf_counter()
         for key in self.docks:
-            if key not in views:
+            if key not in views or key in SELF_DRAWN:
                 continue
             wait_s = self._drawn_at.get(key, -math.inf) + 1.0 / MAX_FPS.get(key, math.inf) - now
             if wait_s <= 0:
@@ -312,7 +319,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _draw_latest(self, key: str) -> None:
         """A throttled view catches up with the newest drawn frame."""
         update = self.last_update
-        if update is not None and update.generation == self.generation and key in self.visible_views():
+        if update is not None and update.generation == self.generation and key in self.visible_views() - SELF_DRAWN:
             self._draw_view(key, update)
 
     def _on_dock_visibility(self, key: str, visible: bool) -> None:
@@ -394,6 +401,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.restoreState(state)
         self.image_view.set_options(prefs.read_value(self.store, "image", {}) or {})
         self.cloud_view.set_options(prefs.read_value(self.store, "cloud", {}) or {})
+        self.reconstruction_view.set_options(prefs.read_value(self.store, "reconstruction", {}) or {})
         saved = prefs.saved_state(self.store)
         saved.pop("models", None)  # the models to run are chosen at start (endodepth-gui --model, or saved_state)
         self.worker.state.load(saved)
@@ -407,6 +415,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.store.setValue("state", self.saveState())
         self.store.setValue("image", self.image_view.options())
         self.store.setValue("cloud", self.cloud_view.options())
+        self.store.setValue("reconstruction", self.reconstruction_view.options())
         self.store.setValue("viewer", json.dumps(self.worker.state.dump()))
         self.store.sync()
 
@@ -418,6 +427,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def shutdown(self) -> None:
         """Stop the runner threads and the worker thread."""
         self.stats_timer.stop()
+        self.reconstruction_view.shutdown()
         self.worker.stop(timeout=30.0)  # a slow model on the CPU may need seconds to finish its frame
         self.worker_thread.quit()
         self.worker_thread.wait(5000)

@@ -69,17 +69,29 @@ class PickingGLView(GLViewMixin, QtOpenGL.QOpenGLWindow):
             return
         super().mousePressEvent(ev)
 
-    def project(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Widget pixel coordinates (N, 2) of display points and whether each is in front of the camera."""
+    def _mvp(self) -> tuple[np.ndarray, int, int]:
+        """The projection times view matrix (4x4, display coordinates to clip space) and the view's size."""
         w, h = max(1, self.width()), max(1, self.height())
         viewport = (0, 0, w, h)
         mvp = self.projectionMatrix(viewport, viewport) * self.viewMatrix()
-        m = np.array(mvp.data(), dtype=np.float64).reshape(4, 4).T
+        return np.array(mvp.data(), dtype=np.float64).reshape(4, 4).T, w, h
+
+    def project(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Widget pixel coordinates (N, 2) of display points and whether each is in front of the camera."""
+        m, w, h = self._mvp()
         clip = np.c_[pos, np.ones(len(pos))] @ m.T
         front = clip[:, 3] > 1e-9
         ndc = clip[:, :2] / np.where(front, clip[:, 3], 1.0)[:, None]
         xy = np.stack([(ndc[:, 0] + 1) * 0.5 * w, (1 - ndc[:, 1]) * 0.5 * h], axis=1)
         return xy, front
+
+    def ray(self, x: float, y: float) -> tuple[np.ndarray, np.ndarray]:
+        """Origin (on the near plane) and unit direction, in display coordinates, of the ray through pixel (x, y)."""
+        m, w, h = self._mvp()
+        ndc = (2.0 * x / w - 1.0, 1.0 - 2.0 * y / h)
+        near, far = (np.linalg.solve(m, [*ndc, z, 1.0]) for z in (-1.0, 1.0))
+        near, far = near[:3] / near[3], far[:3] / far[3]
+        return near, (far - near) / np.linalg.norm(far - near)
 
 
 class PointCloudView(QtWidgets.QWidget):

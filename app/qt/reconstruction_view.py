@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph.opengl as gl
+from pyqtgraph.opengl import shaders
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from endodepth.errors import EndoDepthError
@@ -14,11 +15,45 @@ from endodepth.geometry.depth_scale import choose_scaling
 from endodepth.geometry.fusion import FusionSettings, MeshArrays, write_mesh
 from endodepth.geometry.odometry import AUTO, resolve_pose_mode
 from endodepth.geometry.reconstruction import LiveFusion, Reconstruction
-from endodepth.qt.point_cloud_view import PICK_RADIUS_PX, PickingGLView, camera_fit, to_display
+from endodepth.qt.point_cloud_view import PickingGLView
+from endodepth.vis.camera import from_display, orbit_fit, to_display
 from endodepth.vis.colormap import colorize
 
 REFRESH_MS = 300  # the mesh is redrawn at about 3 Hz
 ASSUMED_DEPTH_MM = 50.0  # relative depth without ground truth: the clip's first frames are set to this median
+VIEW_FOV = 45.0  # degrees, horizontal
+AMBIENT = 0.35  # the share of a vertex colour a surface keeps when it is seen edge-on
+
+# A headlight: the light sits at the viewer, so what faces the viewer is lit at its full colour whichever way one
+# orbits, and both sides of the surface are lit (pyqtgraph's "shaded" lights from a fixed direction behind the
+# scene, which leaves a surface facing the viewer at a fifth of its colour: drawn dark).
+HEADLIGHT = shaders.ShaderProgram("endodepth-headlight", [
+    shaders.VertexShader("""
+        uniform mat4 u_mvp;
+        uniform mat3 u_normal;
+        attribute vec4 a_position;
+        attribute vec3 a_normal;
+        attribute vec4 a_color;
+        varying vec4 v_color;
+        varying vec3 v_normal;
+        void main() {
+            v_normal = normalize(u_normal * a_normal);
+            v_color = a_color;
+            gl_Position = u_mvp * a_position;
+        }
+    """),
+    shaders.FragmentShader(f"""
+        #ifdef GL_ES
+        precision mediump float;
+        #endif
+        varying vec4 v_color;
+        varying vec3 v_normal;
+        void main() {{
+            float facing = abs(normalize(v_normal).z);
+            gl_FragColor = vec4(v_color.rgb * ({AMBIENT} + {1 - AMBIENT} * facing), v_color.a);
+        }}
+    """),
+])
 
 
 def mesh_colors(mesh: MeshArrays, by_depth: bool, colormap: str = "turbo") -> np.ndarray:
@@ -42,13 +77,19 @@ class ReconstructionView(QtWidgets.QWidget):
         self.gl_view = PickingGLView(parent=self._gl_parent)
         self.gl_view.setBackgroundColor((18, 18, 22))
         self.gl_container = self.gl_view.container(self)
-        self.mesh_item = gl.GLMeshItem(smooth=True, shader="shaded", glOptions="opaque")
+        self.mesh_item = gl.GLMeshItem(smooth=True, shader=HEADLIGHT, glOptions="opaque")
         self.mesh_item.setVisible(False)
         self.path_item = gl.GLLinePlotItem(pos=np.zeros((0, 3), np.float32), color=(1.0, 0.85, 0.1, 1.0),
-                                           width=2.0, mode="line_strip")
+                                           width=2.5, mode="line_strip")
+        self.camera_marks = gl.GLScatterPlotItem(pos=np.zeros((0, 3), np.float32), size=6.0,
+                                                 color=(1.0, 0.85, 0.1, 1.0), pxMode=True)
         self.pick_item = gl.GLLinePlotItem(pos=np.zeros((0, 3), np.float32), color=(1.0, 0.2, 0.8, 1.0),
                                            width=3.0, mode="lines")
-        for item in (self.mesh_item, self.path_item, self.pick_item):
+        self.pick_marks = gl.GLScatterPlotItem(pos=np.zeros((0, 3), np.float32), size=9.0, color=(1.0, 0.2, 0.8, 1.0),
+                                               pxMode=True)
+        for marks in (self.camera_marks, self.pick_marks):
+            marks.setGLOptions("translucent")  # the default, additive, turns yellow on blue into white
+        for item in (self.mesh_item, self.path_item, self.camera_marks, self.pick_item, self.pick_marks):
             self.gl_view.addItem(item)
 
         self.start_button = QtWidgets.QPushButton("Start fusing", self)
@@ -86,6 +127,7 @@ class ReconstructionView(QtWidgets.QWidget):
         self.distances: list[float] = []
         self._version = 0
         self._generation: int | None = None
+        self._offered: set[int] = set()  # frame numbers fused since Start
         self._describe = ""
         self._needs_reset = True
         self.timer = QtCore.QTimer(self)
@@ -113,7 +155,11 @@ class ReconstructionView(QtWidgets.QWidget):
         self.offer(result.frame, result.results[update.primary].output, result.results[update.primary].kind)
 
     def offer(self, frame, depth: np.ndarray, kind: str) -> None:
-        """Fuse `frame` with `depth` of `kind`; the first frame offered after Start sets up the reconstruction."""
+        """Fuse `frame` with `depth` of `kind`; the first frame offered after Start sets up the reconstruction.
+        Each frame is fused once: shown again (a loop, a step back) it is passed over."""
+        if frame.index in self._offered:
+            return
+        self._offered.add(frame.index)
         if self.live is None:
             try:
                 self.live = self._start(frame, kind)
@@ -139,6 +185,7 @@ class ReconstructionView(QtWidgets.QWidget):
         self.start_button.setText("Stop fusing" if on else "Start fusing")
         if on:
             self.live, self._generation, self._version = None, None, 0
+            self._offered.clear()
             self.clear_measurements()
             self.timer.start()
             self.status.setText("Fusing: play the video...")
@@ -158,14 +205,19 @@ class ReconstructionView(QtWidgets.QWidget):
         if snap is None or snap.version == self._version:
             return
         self._version = snap.version
-        self.mesh, self.path, self.normals = snap.mesh, snap.path, snap.normals
-        self._draw_mesh()
-        self.path_item.setData(pos=to_display(self.path.astype(np.float32)))
+        self.show_mesh(snap.mesh, snap.path, snap.normals)
         counts = self.live.reconstruction.counts
         self.status.setText(f"{counts.summary()} frames, {len(self.mesh):,} triangles; {self._describe}"
                             + (f"; {self.live.dropped} frames dropped (fusion busy)" if self.live.dropped else ""))
         if self._needs_reset and len(self.mesh):
             self.reset_view()
+
+    def show_mesh(self, mesh: MeshArrays, path: np.ndarray, normals: np.ndarray | None = None) -> None:
+        """Draw `mesh` (mm, first fused camera) and the camera path; the normals are computed when not given."""
+        self.mesh, self.path = mesh, np.asarray(path, np.float64).reshape(-1, 3)
+        self.normals = mesh.vertex_normals() if normals is None else normals
+        self._draw_mesh()
+        self._draw_path()
 
     def _draw_mesh(self) -> None:
         self.mesh_item.setVisible(len(self.mesh) > 0)
@@ -175,31 +227,35 @@ class ReconstructionView(QtWidgets.QWidget):
         data = gl.MeshData(vertexes=to_display(self.mesh.vertices), faces=self.mesh.triangles, vertexColors=colors)
         # pyqtgraph would compute the normals in a Python loop over the vertices: hand it numpy's instead
         data._vertexNormals = to_display(self.normals)
-        self.mesh_item.setMeshData(meshdata=data, smooth=True, shader="shaded")
+        self.mesh_item.setMeshData(meshdata=data, smooth=True, shader=HEADLIGHT)
+
+    def _draw_path(self) -> None:
+        """The fused cameras' centres joined in order: a line, and a dot at each camera."""
+        path = to_display(np.asarray(self.path, np.float32).reshape(-1, 3))
+        self.path_item.setData(pos=path)
+        self.camera_marks.setData(pos=path)
 
     def reset_view(self) -> None:
-        """Look at the mesh from near the first camera, a little to the side so the relief shows."""
+        """Look at the mesh and the camera path from the first camera's side, above and a little to the left so
+        the relief shows, from far enough away that both fit in the view."""
         self._needs_reset = False
         if not len(self.mesh.vertices):
             return
         aspect = self.gl_view.width() / max(1, self.gl_view.height())
-        centre, distance, fov = camera_fit(self.mesh.vertices, aspect, margin=1.8)
+        centre, distance = orbit_fit(np.vstack([self.mesh.vertices, np.repeat(self.path, 50, axis=0)]), aspect,
+                                     VIEW_FOV)
         self.gl_view.opts["center"] = QtGui.QVector3D(*map(float, to_display(centre[None].astype(np.float32))[0]))
-        self.gl_view.opts["fov"] = fov
-        self.gl_view.setCameraPosition(distance=distance, elevation=20.0, azimuth=-60.0)
+        self.gl_view.opts["fov"] = VIEW_FOV
+        self.gl_view.setCameraPosition(distance=distance, elevation=25.0, azimuth=-110.0)
 
     # --- measuring and export -------------------------------------------------------------
 
     def pick_at(self, x: float, y: float) -> np.ndarray | None:
-        """The mesh vertex drawn nearest to pixel (x, y); every second pick measures the distance in mm."""
-        if not len(self.mesh.vertices):
-            return None
-        xy, front = self.gl_view.project(to_display(self.mesh.vertices))
-        d2 = np.where(front, ((xy - (x, y)) ** 2).sum(axis=1), np.inf)
-        i = int(np.argmin(d2))
-        if d2[i] > PICK_RADIUS_PX**2:
-            return None
-        return self.add_pick(self.mesh.vertices[i].astype(np.float64))
+        """The surface point (mm) under pixel (x, y): where the view's ray through it first meets the mesh, so a
+        fold in front hides what lies behind it; every second pick measures the distance to the one before."""
+        origin, direction = self.gl_view.ray(x, y)
+        point = self.mesh.first_hit(from_display(origin)[0], from_display(direction)[0])
+        return None if point is None else self.add_pick(point)
 
     def add_pick(self, point: np.ndarray) -> np.ndarray:
         """One picked surface point (mm); a pair becomes a measurement."""
@@ -207,14 +263,20 @@ class ReconstructionView(QtWidgets.QWidget):
         if len(self.picks) % 2 == 0:
             self.distances.append(float(np.linalg.norm(self.picks[-1] - self.picks[-2])))
             self.measure_label.setText("Distances (mm): " + ", ".join(f"{d:.2f}" for d in self.distances[-8:]))
-        pairs = np.array(self.picks[: len(self.picks) // 2 * 2], np.float32).reshape(-1, 3)
-        self.pick_item.setData(pos=to_display(pairs))
+        else:
+            self.measure_label.setText("Measure: Shift+click the second point")
+        self._draw_picks()
         return point
+
+    def _draw_picks(self) -> None:
+        points = np.array(self.picks, np.float32).reshape(-1, 3)
+        self.pick_marks.setData(pos=to_display(points))
+        self.pick_item.setData(pos=to_display(points[: len(points) // 2 * 2]))
 
     def clear_measurements(self) -> None:
         self.picks.clear()
         self.distances.clear()
-        self.pick_item.setData(pos=np.zeros((0, 3), np.float32))
+        self._draw_picks()
         self.measure_label.setText("Measure: Shift+click two surface points")
 
     def export_mesh(self, path: str | Path) -> Path:
@@ -232,25 +294,22 @@ class ReconstructionView(QtWidgets.QWidget):
             except EndoDepthError as exc:
                 self.status.setText(str(exc))
 
+    def summary(self) -> dict:
+        """What the dock holds now, for --stats-out: frames fused, mesh size, cameras on the path."""
+        fused = self.live.reconstruction.counts.fused if self.live is not None else 0
+        return {"fused_frames": fused, "triangles": len(self.mesh), "vertices": len(self.mesh.vertices),
+                "cameras": len(self.path)}
+
+    def options(self) -> dict:
+        """What settings and sessions keep: the colouring and the voxel size."""
+        return {"color": self.color_box.currentIndex(), "voxel_mm": self.voxel_box.value()}
+
+    def set_options(self, options: dict) -> None:
+        self.color_box.setCurrentIndex(int(options.get("color", 0)))
+        self.voxel_box.setValue(float(options.get("voxel_mm", 1.0)))
+
     def shutdown(self) -> None:
         """Stop the fusion thread (window closing)."""
         if self.live is not None:
             self.live.stop(timeout=1.0)
 
-
-def add_reconstruction_dock(window: QtWidgets.QMainWindow, worker) -> ReconstructionView:
-    """Create the dock in `window` (hidden; listed in its View menu) and feed it the worker's results."""
-    view = ReconstructionView(window)
-    dock = QtWidgets.QDockWidget("Reconstruction", window)
-    dock.setObjectName("dock-reconstruction")
-    dock.setWidget(view)
-    window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    dock.hide()  # opened from View > Reconstruction, so the default layout of the other docks stays as it is
-    menus = [a.menu() for a in window.menuBar().actions() if a.menu() is not None and a.text() == "&View"]
-    if menus:
-        separator = next((a for a in menus[0].actions() if a.isSeparator()), None)
-        menus[0].insertAction(separator, dock.toggleViewAction())
-    worker.result.connect(view.offer_update, QtCore.Qt.ConnectionType.QueuedConnection)
-    window.destroyed.connect(view.shutdown)
-    view.dock = dock
-    return view

@@ -66,6 +66,22 @@ def test_vertices_reproject_into_a_frame_at_its_depth():
     assert np.allclose(recon.camera_path()[0], 0) and np.allclose(recon.camera_path()[k], camera_centres(rel[None])[0])
 
 
+def test_depth_in_the_dark_border_around_the_view_is_not_fused():
+    """A model answers every pixel, also the black corners around an endoscope's circular view: those guesses
+    (here 30 mm, the plane is at 60 mm) stay out of the mesh; the field of view is found in the image."""
+    u, v = np.meshgrid(np.arange(W), np.arange(H))
+    outside = np.hypot(u - W / 2, v - H / 2) > 0.45 * W
+    rgb = texture()
+    rgb[outside] = 0
+    recon = Reconstruction(K, (W, H), choose_scaling(METRIC_MM, True, "test"), "source",
+                           FusionSettings(voxel_mm=0.5, fuse_width=W))
+    for i, p in enumerate(POSES):
+        depth = np.where(outside, 30.0, plane_depth(p, np.array([0.0, 0.0, 1.0]), 60.0)).astype(np.float32)
+        recon.add(Frame(i, 0.0, rgb, K, False, None, None, p), depth)
+    z = recon.mesh().vertices[:, 2]
+    assert len(z) > 1000 and z.min() > 55.0
+
+
 def test_relative_depth_is_scaled_to_ground_truth_per_frame():
     normal = np.array([0.0, 0.0, 1.0])
     depths = [plane_depth(p, normal, 60.0) for p in POSES]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from endodepth.vis.activation import activation_overlay
-from endodepth.vis.camera import camera_fit, to_display
+from endodepth.vis.camera import camera_fit, from_display, orbit_fit, to_display
 
 
 def test_camera_fit_looks_from_the_origin_and_frames_the_cloud():
@@ -20,6 +20,19 @@ def test_camera_fit_looks_from_the_origin_and_frames_the_cloud():
     assert fov == pytest.approx(np.degrees(2 * np.arctan(half)))
     _, _, tall = camera_fit(points, aspect=4.0, margin=1.0)  # a wide view: y extent decides
     assert tall == pytest.approx(np.degrees(2 * np.arctan(4.0 * np.percentile(np.abs(points[:, 1] / 50), 98))))
+
+
+def test_orbit_fit_keeps_the_box_in_view_from_any_direction():
+    rng = np.random.default_rng(0)
+    points = rng.uniform([-30, -10, 40], [30, 10, 90], (2000, 3))
+    np.testing.assert_allclose(from_display(to_display(points)), points, rtol=1e-6)
+    for aspect in (0.5, 1.0, 2.0):
+        centre, distance = orbit_fit(points, aspect, fov_deg=45.0, margin=1.0)
+        np.testing.assert_allclose(centre, [0, 0, 65], atol=1.5)
+        radius = np.linalg.norm(points - centre, axis=1).max()
+        # the narrower half-angle (vertical when wide) sees a sphere round the box from the orbit distance
+        narrower = np.arctan(np.tan(np.radians(22.5)) / max(1.0, aspect))
+        assert radius / distance <= np.tan(narrower) * 1.02 and radius / distance > 0.8 * np.tan(narrower)
 
 
 def test_activation_overlay_is_normalised_and_opaque_where_strong():
