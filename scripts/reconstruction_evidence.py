@@ -2,8 +2,10 @@
 
 Renders a SCARED-format clip with `endodepth synth`, fuses it with each model and pose mode through the
 CLI, and prints the median / 90th-percentile vertex-to-true-surface distance and the share of the seen
-true surface within 2 mm of the mesh. Usage:
-    python scripts/reconstruction_evidence.py OUT_DIR [--frames 40] [--seed 3] [--scene tube] [--model gt ...]
+true surface within 2 mm of the mesh (seen: through the field of view of a frame; see surface_metrics), the
+estimated trajectory's error against the source poses, and the fusion rate. Usage:
+    python scripts/reconstruction_evidence.py OUT_DIR [--frames 40] [--seed 3] [--scene tube]
+        [--model gt ...] [--poses source ...]
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -42,23 +45,41 @@ def main() -> None:
         poses = np.array([source.frame(i).pose for i in range(len(source))])
         K, size = source.intrinsics, source.size
     truth = true_surface(a.frames, a.seed, a.scene, size)
-    print("| model | poses | vertices | median mm | p90 mm | coverage <=2 mm | log |")
-    print("|---|---|---|---|---|---|---|")
-    for model in a.model or ["gt", "default"]:
+    print(f"true surface: the generator's triangles first hit by a ray through a pixel inside the field of view "
+          f"({100 * truth.fov_mask.mean():.1f}% of the image) of any of the {len(poses)} frames")
+    print("| model | poses | vertices | median mm | p90 mm | coverage <=2 mm | trajectory vs source | fused frames/s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for model in a.model or ["gt", "stereo", "default"]:
         for pose_mode in a.poses or ["source", "estimate"]:
             out = a.out / f"{model}_{pose_mode}.ply"
             log = io.StringIO()
             with contextlib.redirect_stdout(log):
                 rc = endodepth(["reconstruct", str(keyframe), "--model", model, "--poses", pose_mode,
                                 "--voxel", a.voxel, "--out", str(out)])
-            lines = [ln for ln in log.getvalue().splitlines() if ln.startswith(("depth", "trajectory", "frames"))]
+            text = log.getvalue()
             if rc:
-                print(f"| {model} | {pose_mode} | failed (exit {rc}) | | | | |")
+                print(f"| {model} | {pose_mode} | failed (exit {rc}) | | | | | |")
                 continue
             r = compare(read_mesh(out), truth.vertices, truth.triangles, poses, K, size, mask=truth.fov_mask)
             print(f"| {model} | {pose_mode} | {r['vertices']} | {r['median_mm']:.3f} | {r['p90_mm']:.3f} | "
-                  f"{100 * r['coverage']:.1f}% | {'; '.join(lines)} |")
+                  f"{100 * r['coverage']:.1f}% | {trajectory(text)} | {found(r'([0-9.]+) frames/s', text)} |")
+            print(f"<!-- {model}/{pose_mode}: {found(r'depth: (.*)', text)} -->")
 
+
+def found(pattern: str, text: str) -> str:
+    """The first group of `pattern` in the command's output ('' when absent)."""
+    match = re.search(pattern, text)
+    return match.group(1) if match else ""
+
+
+def trajectory(text: str) -> str:
+    """ATE RMSE, final drift and mean rotation error from the command's trajectory line ('-': source poses)."""
+    match = re.search(r"ATE RMSE ([0-9.]+) mm, final drift ([0-9.]+) mm over a ([0-9.]+) mm path, "
+                      r"rotation error ([0-9.]+) deg", text)
+    if not match:
+        return "-"
+    ate, drift, path, rot = match.groups()
+    return f"ATE {ate} mm, drift {drift} mm / {path} mm, {rot} deg"
 
 if __name__ == "__main__":
     main()

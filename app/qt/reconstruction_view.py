@@ -130,6 +130,7 @@ class ReconstructionView(QtWidgets.QWidget):
         self._offered: set[int] = set()  # frame numbers fused since Start
         self._describe = ""
         self._needs_reset = True
+        self._fitted: tuple | None = None  # the camera reset_view chose last
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
@@ -209,8 +210,8 @@ class ReconstructionView(QtWidgets.QWidget):
         counts = self.live.reconstruction.counts
         self.status.setText(f"{counts.summary()} frames, {len(self.mesh):,} triangles; {self._describe}"
                             + (f"; {self.live.dropped} frames dropped (fusion busy)" if self.live.dropped else ""))
-        if self._needs_reset and len(self.mesh):
-            self.reset_view()
+        if len(self.mesh) and (self._needs_reset or self._camera() == self._fitted):
+            self.reset_view()  # the view follows the growing mesh until the user orbits or zooms
 
     def show_mesh(self, mesh: MeshArrays, path: np.ndarray, normals: np.ndarray | None = None) -> None:
         """Draw `mesh` (mm, first fused camera) and the camera path; the normals are computed when not given."""
@@ -247,6 +248,13 @@ class ReconstructionView(QtWidgets.QWidget):
         self.gl_view.opts["center"] = QtGui.QVector3D(*map(float, to_display(centre[None].astype(np.float32))[0]))
         self.gl_view.opts["fov"] = VIEW_FOV
         self.gl_view.setCameraPosition(distance=distance, elevation=25.0, azimuth=-110.0)
+        self._fitted = self._camera()
+
+    def _camera(self) -> tuple:
+        """Where the view's camera is now (centre, distance, angles): to tell whether the user moved it."""
+        o = self.gl_view.opts
+        centre = o["center"]
+        return (centre.x(), centre.y(), centre.z(), float(o["distance"]), float(o["azimuth"]), float(o["elevation"]))
 
     # --- measuring and export -------------------------------------------------------------
 
