@@ -20,6 +20,8 @@ from endodepth.io.calibration import is_rectified, read_calibration, scale_intri
 from endodepth.io.source import Source, VideoSource
 
 LAYOUTS = ("sbs", "stacked")
+MONO = "mono"  # a layout choice that opens a video as one view, whatever calibration lies beside it
+LAYOUT_CHOICES = (MONO, *LAYOUTS)
 CALIBRATION_NAMES = ("endoscope_calibration.yaml",)
 
 
@@ -143,7 +145,10 @@ class StereoVideoSource(Source):
 
 
 def open_stereo_video(path: Path, layout: str | None = None) -> Source | None:
-    """A StereoVideoSource when `layout` is given or a calibration beside the video fits half its frame."""
+    """A StereoVideoSource when `layout` is given or a calibration beside the video fits half its frame;
+    None for `MONO` (and for a mono video without a stereo layout)."""
+    if layout == MONO:
+        return None
     if layout is not None:
         return StereoVideoSource(path, layout)
     calib_path = calibration_beside(path)
@@ -157,8 +162,13 @@ def open_stereo_video(path: Path, layout: str | None = None) -> Source | None:
     return StereoVideoSource(path, detected, calib_path) if detected is not None else None
 
 
+def is_stereo_source(source: Source) -> bool:
+    """Whether the source's frames carry a right view and a stereo calibration (its first frame does)."""
+    return bool(len(source)) and source.frame(0).is_stereo
+
+
 def require_stereo(source: Source, model_name: str, needs_stereo: bool) -> None:
     """InputError naming the source when a model that needs stereo frames is given a mono source."""
-    if needs_stereo and len(source) and not source.frame(0).is_stereo:
+    if needs_stereo and len(source) and not is_stereo_source(source):
         raise InputError(source.path, f"is a mono source: {model_name} needs a right view and a stereo calibration "
                          "(a SCARED keyframe, or a stereo video: --stereo sbs|stacked with a calibration beside it)")
