@@ -16,7 +16,7 @@ import numpy as np
 
 from endodepth.errors import InputError
 from endodepth.frame import Frame, StereoCalibration
-from endodepth.io.calibration import is_rectified, read_calibration, scale_intrinsics
+from endodepth.io.calibration import default_intrinsics, is_rectified, read_calibration, scale_intrinsics
 from endodepth.io.source import Source, VideoSource
 
 LAYOUTS = ("sbs", "stacked")
@@ -144,11 +144,26 @@ class StereoVideoSource(Source):
         return {**super().describe(), "stereo": self.layout, "baseline_mm": round(self.stereo.baseline_mm, 4)}
 
 
+def open_mono_video(path: Path) -> VideoSource:
+    """A video read as one view (`MONO`), even a stereo pair: K is the calibration beside it when that fits
+    the whole frame, else (none, or a stereo pair's calibration of half the frame) assumed."""
+    video = VideoSource(path, K=np.eye(3))
+    calib_path = calibration_beside(path)
+    K = None
+    if calib_path is not None:
+        calib = read_calibration(calib_path)
+        if _fits(calib.K1, video.size) and detect_layout(calib, video.size) is None:
+            K = calib.K1
+    video.intrinsics_assumed = K is None
+    video.intrinsics = default_intrinsics(*video.size) if K is None else K
+    return video
+
+
 def open_stereo_video(path: Path, layout: str | None = None) -> Source | None:
     """A StereoVideoSource when `layout` is given or a calibration beside the video fits half its frame;
-    None for `MONO` (and for a mono video without a stereo layout)."""
+    None for a video without a stereo layout."""
     if layout == MONO:
-        return None
+        return open_mono_video(path)
     if layout is not None:
         return StereoVideoSource(path, layout)
     calib_path = calibration_beside(path)
