@@ -15,7 +15,16 @@ STEREO_REFERENCE = "stereo"  # the model run as the comparison's reference on a 
 @lru_cache(maxsize=1)
 def stereo_models() -> frozenset[str]:
     """Registered models that need stereo frames (read once from their cards)."""
-    return frozenset(name for name in available() if spec(name).card.needs_stereo)
+    return frozenset(name for name in available() if _card_says_stereo(name))
+
+
+def _card_says_stereo(name: str) -> bool:
+    """The card's `needs_stereo`; a model whose card cannot be built counts as monocular (building it
+    for real then fails with its own message, where the user chose it)."""
+    try:
+        return spec(name).card.needs_stereo
+    except Exception:
+        return False
 
 
 def needs_stereo(name: str) -> bool:

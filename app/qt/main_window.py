@@ -254,10 +254,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _offer_models(self, built: list[str] = ()) -> None:
         """The model bar and the comparison list offer the models that fit the open source (stereo ones
-        only for a stereo source), besides those built (a checkpoint)."""
-        stereo = bool(self.info and self.info["stereo_pair"])
-        self.model_bar.offer(offered(available(), stereo))
-        names = offered(sorted(set(available()) | set(built) | set(self.worker.state.running)), stereo)
+        only for a stereo source), besides those built (a checkpoint); before a source opens, all."""
+        names = sorted(set(available()) | set(built) | set(self.worker.state.running))
+        if self.info is not None:  # the worker has read the models' cards by now (not on this thread)
+            self.model_bar.offer(offered(available(), self.info["stereo_pair"]))
+            names = offered(names, self.info["stereo_pair"])
         self.comparison_view.set_available(names, self.worker.state.compared)
 
     @QtCore.Slot(object)

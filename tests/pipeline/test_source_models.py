@@ -57,3 +57,15 @@ def test_the_stereo_reference_runs_beside_the_compared_models_only_while_the_com
     state.set_analyses({"selectivity"})  # comparison dock hidden: the reference costs nothing
     assert state.reference is None and state.running == ["default", "meter-xs"]
     assert state.dump()["layout"] == "sbs"
+
+
+def test_a_model_whose_card_cannot_be_built_counts_as_monocular(monkeypatch):
+    import endodepth.pipeline.source_models as source_models
+
+    class Broken:
+        @property
+        def card(self):
+            raise RuntimeError("weights missing")
+
+    monkeypatch.setattr(source_models, "spec", lambda name: Broken())
+    assert source_models._card_says_stereo("broken") is False
