@@ -110,3 +110,22 @@ def test_a_layout_choice_opens_the_video_so_and_the_recent_menu_keeps_it(window,
 def test_gui_takes_a_stereo_layout_on_the_command_line():
     assert build_parser().parse_args(["clip.mp4", "--stereo", "stacked"]).stereo == "stacked"
     assert build_parser().parse_args(["clip.mp4"]).stereo is None
+
+
+def test_the_range_export_reads_the_source_with_the_viewers_layout(window, wait_frame, stereo_video, tmp_path):
+    from endodepth.pipeline.view_export import RangeExport
+    from endodepth.qt.export import RangeExporter
+
+    window.set_models([SHADING], "cpu")
+    window.open_path(stereo_video, MONO)
+    wait_frame(window, 0, SHADING)
+    state = window.worker.state
+    job = RangeExport(tmp_path, "clip", 0, 0, "npz", "none")
+    exporter = RangeExporter(state.file, window.worker.model(SHADING), SHADING, job, state.layout)
+    written, failed = [], []
+    exporter.done.connect(written.extend)
+    exporter.failed.connect(failed.append)
+    exporter.run()
+    assert not failed and len(written) == 1
+    with np.load(written[0]) as data:
+        assert data["depth"].shape == (384, 240)  # one mono frame of both views, as the viewer shows it
