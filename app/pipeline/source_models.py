@@ -51,10 +51,11 @@ def fit_to_source(models: Sequence[str], compared: Sequence[str], stereo_source:
     return kept, [m for m in compared if not needs_stereo(m)], notice
 
 
-def comparison_reference(compared: Sequence[str], stereo_source: bool) -> str | None:
+def comparison_reference(compared: Sequence[str], stereo_source: bool, ground_truth: bool = False) -> str | None:
     """What the compared models are measured against on a frame without ground truth: the first compared
-    stereo model, else `STEREO_REFERENCE` on a stereo source (run beside them); None when neither."""
+    stereo model, else `STEREO_REFERENCE` on a stereo source without ground truth (run beside them);
+    None when neither."""
     if not compared:
         return None
     reference = next((m for m in compared if needs_stereo(m)), None)
-    return reference or (STEREO_REFERENCE if stereo_source else None)
+    return reference or (STEREO_REFERENCE if stereo_source and not ground_truth else None)

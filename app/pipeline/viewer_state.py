@@ -35,6 +35,7 @@ class ViewerState:
     file: str | None = None
     layout: str | None = None  # the file's stereo layout choice (endodepth.io.stereo.LAYOUT_CHOICES; None: detect)
     stereo_source: bool = False  # the opened source's frames are stereo pairs
+    ground_truth: bool = False  # the opened source has ground truth (the comparison's reference then)
     models: list[str] = field(default_factory=list)
     compared: list[str] = field(default_factory=list)
     device: str = "auto"
@@ -57,7 +58,7 @@ class ViewerState:
         comparison is computed (source_models.comparison_reference)."""
         if "comparison" not in self.analyses:
             return None
-        return comparison_reference(self.compared, self.stereo_source)
+        return comparison_reference(self.compared, self.stereo_source, self.ground_truth)
 
     @property
     def running(self) -> list[str]:
@@ -65,10 +66,13 @@ class ViewerState:
         extra = [*self.compared, *([self.reference] if self.reference else [])]
         return self.models + [m for m in dict.fromkeys(extra) if m not in self.models]
 
-    def set_file(self, path: str | None, layout: str | None = None, stereo_source: bool = False) -> None:
-        """The opened file or folder, the stereo layout it was opened with and whether it is a stereo pair."""
+    def set_file(self, path: str | None, layout: str | None = None, stereo_source: bool = False,
+                 ground_truth: bool = False) -> None:
+        """The opened file or folder, the stereo layout it was opened with, whether it is a stereo pair and
+        whether it has ground truth."""
         self._set("layout", layout)
         self._set("stereo_source", bool(stereo_source))
+        self._set("ground_truth", bool(ground_truth))
         self._set("file", None if path is None else str(path))
 
     def set_models(self, models: Iterable[str], device: str | None = None) -> None:

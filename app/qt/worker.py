@@ -157,7 +157,7 @@ class Worker(QtCore.QObject):
     def _on_state(self, name: str) -> None:
         """Apply a ViewerState change to the running core, then re-emit it."""
         pipeline = self._runner.pipeline
-        if name in ("models", "device", "compared", "stereo_source", "analyses") and self.state.models:
+        if name in ("models", "device", "compared", "stereo_source", "ground_truth", "analyses") and self.state.models:
             self._build.emit()
         elif name == "mc_samples":
             for model in self._models.values():
@@ -193,7 +193,7 @@ class Worker(QtCore.QObject):
         generation = self._install()
         if old is not None:
             old.close()
-        self.state.set_file(path, layout, stereo)
+        self.state.set_file(path, layout, stereo, bool(source.has_ground_truth))
         self._fit_models()
         self.opened.emit({**source.describe(), "stereo_pair": stereo, "layout": layout}, generation)
 

@@ -43,6 +43,8 @@ def test_the_comparison_reference_is_a_compared_stereo_model_else_stereo_on_a_st
     assert comparison_reference(["default", "meter-xs"], stereo_source=True) == STEREO_REFERENCE
     assert comparison_reference(["default", "meter-xs"], stereo_source=False) is None
     assert comparison_reference([], stereo_source=True) is None  # nothing compared: stereo is not run
+    assert comparison_reference(["default", "meter-xs"], True, ground_truth=True) is None  # ground truth is it
+    assert comparison_reference(["default", "stereo"], True, ground_truth=True) == "stereo"  # on frames without
 
 
 def test_the_stereo_reference_runs_beside_the_compared_models_only_while_the_comparison_is_shown():
