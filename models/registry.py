@@ -18,11 +18,13 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 @dataclass(frozen=True)
 class ModelCard:
-    """What a built model says about itself: output kind, network input (H, W), parameter count."""
+    """What a built model says about itself: output kind, network input (H, W), parameter count, and
+    whether it needs stereo frames (a right view and a calibration)."""
 
     kind: str
     input_size: tuple[int, int]
     parameters: int
+    needs_stereo: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class ModelSpec:
         """
         with torch.device("meta"):
             model = self.factory(**self.defaults)
-        return ModelCard(model.kind, tuple(model.input_size), model.num_parameters())
+        return ModelCard(model.kind, tuple(model.input_size), model.num_parameters(), bool(model.needs_stereo))
 
     @property
     def kind(self) -> str:

@@ -35,6 +35,8 @@ class StereoMatcher:
         self.min_texture = float(min_texture)
         self.highlight, self.dark = int(highlight), int(dark)
         self.block = int(block)
+        # a round margin of one matching window around unusable pixels (a square one leaves square holes)
+        self._grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.block + 1,) * 2)
         self.sgbm = cv2.StereoSGBM_create(
             minDisparity=0, numDisparities=int(num_disparities), blockSize=self.block,
             P1=8 * self.block**2, P2=32 * self.block**2, disp12MaxDiff=1, uniquenessRatio=int(uniqueness),
@@ -78,7 +80,7 @@ class StereoMatcher:
         texture = self.texture(left)
         # specular highlights (view-dependent) and black borders or unlit depths (noise only)
         unusable = ((left >= self.highlight) | (left <= self.dark)).astype(np.uint8)
-        unusable = cv2.dilate(unusable, np.ones((2 * self.block + 1,) * 2, np.uint8)) > 0
+        unusable = cv2.dilate(unusable, self._grow) > 0
         valid &= (texture >= self.min_texture) & ~unusable & (disparity > max(min_disparity, 0.0))
         confidence = np.clip(texture / (4.0 * self.min_texture), 0.0, 1.0)
         if wls_conf is not None:

@@ -23,12 +23,14 @@ ColorRange = Callable[[np.ndarray], tuple[float, float]]
 class Comparison:
     """Models on one frame, brought to the reference's scale.
 
-    `reference` is GT (aligned to millimetres) or the first model. `aligned`: depth per
+    `reference` is GT (aligned to millimetres), the model asked for as reference, or the first model.
+    `measured_against` is what `metrics` are errors against: GT, the reference model (stereo depth on a
+    frame without ground truth: errors vs stereo, not ground truth) or None (no errors). `aligned`: depth per
     model on that scale; `scales`: (s, t) applied per model (depth = s * depth + t, or
     in inverse depth for scale-shift of inverse outputs); `difference`: |model -
     reference| (NaN where not valid); `range`/`difference_range`: one colour range for
-    every depth view and every difference view; `metrics`: per-model errors vs GT
-    (`evaluate_frame`, its own median scaling), empty without GT.
+    every depth view and every difference view; `metrics`: per-model errors vs `measured_against`
+    (`evaluate_frame`, its own median scaling).
     """
 
     reference: str
@@ -40,6 +42,7 @@ class Comparison:
     range: tuple[float, float]
     difference_range: tuple[float, float]
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    measured_against: str | None = None
 
 
 def abs_difference(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -87,13 +90,17 @@ def align(result: DepthResult, ref: np.ndarray, valid: np.ndarray, method: str =
 def compare(
     results: Mapping[str, DepthResult], gt: np.ndarray | None = None, valid: np.ndarray | None = None,
     method: str = "median", color_range: ColorRange | None = None,
-    min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH,
+    min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH, reference: str | None = None,
 ) -> Comparison:
-    """Align every model to GT (when given) or to the first model, then compute the
-    difference maps, a shared colour range (`color_range` of the valid depths of every model and GT,
-    default their 2-98 % percentiles) and, with GT, each model's errors."""
+    """Align every model to GT (when given), else to `reference` (one of `results`, e.g. stereo depth in
+    mm) or the first model, then compute the difference maps, a shared colour range (`color_range` of
+    the valid depths of every model and GT, default their 2-98 % percentiles) and each model's errors
+    against GT, else against `reference` (the other models only)."""
     if not results:
         raise ValueError("nothing to compare: no model results")
+    explicit = reference is not None
+    if explicit and reference not in results:
+        raise ValueError(f"reference {reference!r} is not among the compared results")
     names = list(results)
     shape = results[names[0]].output.shape
     valid = np.ones(shape, bool) if valid is None else np.asarray(valid, bool)
@@ -104,7 +111,7 @@ def compare(
         metric = all(is_metric(r.kind) for r in results.values())
         unit = "mm" if method != "none" or metric else "mixed"
     else:
-        reference = names[0]
+        reference = reference or names[0]
         ref = as_depth(results[reference].output, results[reference].kind)
         unit = unit_of(results[reference].kind)
     aligned, scales = {}, {}
@@ -117,11 +124,13 @@ def compare(
     lo, hi = (color_range or percentile_range)(values)
     diffs = np.concatenate([d[np.isfinite(d)] for d in difference.values()] or [np.zeros(0, np.float32)])
     dhi = float(np.percentile(diffs, 98)) if diffs.size else 1.0
+    against = GT if gt is not None else (reference if explicit else None)
     metrics = {}
-    if gt is not None:
+    if against is not None:
+        truth = gt if gt is not None else np.where(valid, ref, np.nan)
         for name, res in results.items():
-            row = evaluate_frame(res.output, res.kind, gt, min_depth, max_depth, median_scaling=True)
+            row = None if name == against else evaluate_frame(res.output, res.kind, truth, min_depth, max_depth)
             if row is not None:
                 metrics[name] = row
     return Comparison(reference, unit, aligned, scales, valid, difference, (lo, hi),
-                      (0.0, max(dhi, 1e-6)), metrics)
+                      (0.0, max(dhi, 1e-6)), metrics, against)

@@ -14,8 +14,9 @@ from endodepth.io.stereo import open_stereo_video
 def open_source(path: str | Path, stereo: str | None = None) -> Source:
     """Open a video, image folder or image, SCARED keyframe/dataset, AF-SfMLearner tree or plain layout.
 
-    `stereo` ("sbs" or "stacked") opens a video as a stereo pair with the calibration beside it;
-    without it a video is stereo when that calibration fits half its frame (endodepth.io.stereo).
+    `stereo` ("sbs" or "stacked") opens a video as a stereo pair with the calibration beside it,
+    "mono" as one view; without it a video is stereo when that calibration fits half its frame
+    (endodepth.io.stereo).
     """
     path = Path(path)
     if not path.exists():

@@ -16,10 +16,12 @@ import numpy as np
 
 from endodepth.errors import InputError
 from endodepth.frame import Frame, StereoCalibration
-from endodepth.io.calibration import is_rectified, read_calibration, scale_intrinsics
+from endodepth.io.calibration import default_intrinsics, is_rectified, read_calibration, scale_intrinsics
 from endodepth.io.source import Source, VideoSource
 
 LAYOUTS = ("sbs", "stacked")
+MONO = "mono"  # a layout choice that opens a video as one view, whatever calibration lies beside it
+LAYOUT_CHOICES = (MONO, *LAYOUTS)
 CALIBRATION_NAMES = ("endoscope_calibration.yaml",)
 
 
@@ -142,8 +144,26 @@ class StereoVideoSource(Source):
         return {**super().describe(), "stereo": self.layout, "baseline_mm": round(self.stereo.baseline_mm, 4)}
 
 
+def open_mono_video(path: Path) -> VideoSource:
+    """A video read as one view (`MONO`), even a stereo pair: K is the calibration beside it when that fits
+    the whole frame, else (none, or a stereo pair's calibration of half the frame) assumed."""
+    video = VideoSource(path, K=np.eye(3))
+    calib_path = calibration_beside(path)
+    K = None
+    if calib_path is not None:
+        calib = read_calibration(calib_path)
+        if _fits(calib.K1, video.size) and detect_layout(calib, video.size) is None:
+            K = calib.K1
+    video.intrinsics_assumed = K is None
+    video.intrinsics = default_intrinsics(*video.size) if K is None else K
+    return video
+
+
 def open_stereo_video(path: Path, layout: str | None = None) -> Source | None:
-    """A StereoVideoSource when `layout` is given or a calibration beside the video fits half its frame."""
+    """A StereoVideoSource when `layout` is given or a calibration beside the video fits half its frame;
+    None for a video without a stereo layout."""
+    if layout == MONO:
+        return open_mono_video(path)
     if layout is not None:
         return StereoVideoSource(path, layout)
     calib_path = calibration_beside(path)
@@ -157,8 +177,13 @@ def open_stereo_video(path: Path, layout: str | None = None) -> Source | None:
     return StereoVideoSource(path, detected, calib_path) if detected is not None else None
 
 
+def is_stereo_source(source: Source) -> bool:
+    """Whether the source's frames carry a right view and a stereo calibration (its first frame does)."""
+    return bool(len(source)) and source.frame(0).is_stereo
+
+
 def require_stereo(source: Source, model_name: str, needs_stereo: bool) -> None:
     """InputError naming the source when a model that needs stereo frames is given a mono source."""
-    if needs_stereo and len(source) and not source.frame(0).is_stereo:
+    if needs_stereo and len(source) and not is_stereo_source(source):
         raise InputError(source.path, f"is a mono source: {model_name} needs a right view and a stereo calibration "
                          "(a SCARED keyframe, or a stereo video: --stereo sbs|stacked with a calibration beside it)")

@@ -1,5 +1,6 @@
 """The viewer's model comparison of one frame, presented: the core Comparison coloured on one shared
-range for every depth panel, with the difference map of the first model that has one."""
+range for every depth panel, with the difference map of the first model that has one, and what its
+per-frame errors are against (ground truth, else a stereo reference: "errors vs stereo (not ground truth)")."""
 
 from __future__ import annotations
 
@@ -30,17 +31,28 @@ class ComparisonSnapshot:
     difference_colors: np.ndarray | None
     range: tuple[float, float]
     difference_range: tuple[float, float]
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> metric -> value (GT only)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> metric -> value
     difference_mean: float | None = None   # mean |difference| over the full-resolution map
+    errors_label: str = ""                 # what `metrics` are errors against ("" when there are none)
 
 
-def comparison_snapshot(result: FrameResult, models: Sequence[str], colormap: str | None) -> ComparisonSnapshot | None:
-    """The comparison of those of `models` that ran on this frame (None for fewer than two)."""
-    names = [n for n in models if n in result.results]
+def errors_label(measured_against: str | None) -> str:
+    """How the errors over time are labelled: against ground truth, or against a model that is not it."""
+    if measured_against is None:
+        return ""
+    return "errors vs ground truth" if measured_against == GT else f"errors vs {measured_against} (not ground truth)"
+
+
+def comparison_snapshot(result: FrameResult, models: Sequence[str], colormap: str | None,
+                        reference: str | None = None) -> ComparisonSnapshot | None:
+    """The comparison of those of `models` (and `reference`) that ran on this frame (None for fewer than
+    two); on a frame without ground truth they are aligned to and measured against `reference`."""
+    names = [n for n in dict.fromkeys([*models, *([reference] if reference else [])]) if n in result.results]
     if len(names) < 2:
         return None
     gt = result.frame.gt_depth
-    comp = compare({n: result.results[n] for n in names}, gt=gt, valid=result.valid)
+    comp = compare({n: result.results[n] for n in names}, gt=gt, valid=result.valid,
+                   reference=reference if gt is None and reference in names else None)
     cmap = colormap or "turbo"
     lo, hi = comp.range
     step = display_step(result.frame.rgb.shape[1], PANEL_WIDTH)
@@ -56,4 +68,5 @@ def comparison_snapshot(result: FrameResult, models: Sequence[str], colormap: st
         diff_colors = colorize(small, "magma", *comp.difference_range, invalid=~np.isfinite(small))
         diff_mean = float(np.nanmean(diff)) if np.isfinite(diff).any() else float("nan")
     return ComparisonSnapshot(result.index, names, comp.reference, comp.unit, colors, diff_model, diff,
-                              diff_colors, comp.range, comp.difference_range, comp.metrics, diff_mean)
+                              diff_colors, comp.range, comp.difference_range, comp.metrics, diff_mean,
+                              errors_label(comp.measured_against))

@@ -26,6 +26,12 @@ ANALYSIS_SIZE = (96, 120)  # (H, W) the depth and features are brought to
 MAP_WIDTH = 320  # pixels across of the frame and activation map prepared for the small pane
 
 
+def no_layers_note(needs_stereo: bool) -> str:
+    """The one line the selectivity view shows for a model without layers (stereo matching is geometry)."""
+    return ("stereo matching has no network layers to analyse" if needs_stereo
+            else "this model exposes no layers to analyse")
+
+
 @dataclass
 class SelectivitySnapshot:
     """What was accumulated for one layer, ready to draw."""

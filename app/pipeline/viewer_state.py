@@ -1,6 +1,8 @@
-"""What the viewer shows and how, in one Qt-free object: the file, the models (primary first), the
-compared models, the device, scaling to ground truth, MC-dropout samples, the analyses computed,
-the selectivity layer and unit, and the post-processing options.
+"""What the viewer shows and how, in one Qt-free object: the file (with its stereo layout choice and
+whether it is a stereo pair), the models (primary first), the compared models (and the stereo
+reference they are measured against without ground truth), the device, scaling to ground truth,
+MC-dropout samples, the analyses computed, the selectivity layer and unit, and the post-processing
+options.
 
 It changes only through its methods; each change calls every listener with the name of the field
 that changed (the GUI's worker re-emits it as a Qt signal). Sessions and settings are `dump()`
@@ -14,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from endodepth.pipeline.processing import PostOptions
+from endodepth.pipeline.source_models import comparison_reference
 from endodepth.pipeline.views import range_policy_factory
 
 ANALYSES = ("selectivity", "comparison")
@@ -30,6 +33,9 @@ class ViewerState:
     """The viewer's settings; change them with the `set_*` methods and `configure`."""
 
     file: str | None = None
+    layout: str | None = None  # the file's stereo layout choice (endodepth.io.stereo.LAYOUT_CHOICES; None: detect)
+    stereo_source: bool = False  # the opened source's frames are stereo pairs
+    ground_truth: bool = False  # the opened source has ground truth (the comparison's reference then)
     models: list[str] = field(default_factory=list)
     compared: list[str] = field(default_factory=list)
     device: str = "auto"
@@ -47,12 +53,26 @@ class ViewerState:
         return self.models[0] if self.models else ""
 
     @property
-    def running(self) -> list[str]:
-        """Every model to run: the primary ones, then the compared ones not among them."""
-        return self.models + [m for m in self.compared if m not in self.models]
+    def reference(self) -> str | None:
+        """The model the compared ones are measured against on frames without ground truth, while the
+        comparison is computed (source_models.comparison_reference)."""
+        if "comparison" not in self.analyses:
+            return None
+        return comparison_reference(self.compared, self.stereo_source, self.ground_truth)
 
-    def set_file(self, path: str | None) -> None:
-        """The opened file or folder."""
+    @property
+    def running(self) -> list[str]:
+        """Every model to run: the primary ones, then the compared ones and the reference not among them."""
+        extra = [*self.compared, *([self.reference] if self.reference else [])]
+        return self.models + [m for m in dict.fromkeys(extra) if m not in self.models]
+
+    def set_file(self, path: str | None, layout: str | None = None, stereo_source: bool = False,
+                 ground_truth: bool = False) -> None:
+        """The opened file or folder, the stereo layout it was opened with, whether it is a stereo pair and
+        whether it has ground truth."""
+        self._set("layout", layout)
+        self._set("stereo_source", bool(stereo_source))
+        self._set("ground_truth", bool(ground_truth))
         self._set("file", None if path is None else str(path))
 
     def set_models(self, models: Iterable[str], device: str | None = None) -> None:
@@ -94,14 +114,14 @@ class ViewerState:
 
     def dump(self) -> dict:
         """The state as JSON-ready values (a session, the settings)."""
-        return {"file": self.file, "models": list(self.models), "compare": list(self.compared),
+        return {"file": self.file, "layout": self.layout, "models": list(self.models), "compare": list(self.compared),
                 "device": self.device, "align_to_gt": self.align_to_gt, "mc_samples": self.mc_samples,
                 "selectivity_layer": self.selectivity_layer, "selectivity_unit": self.selectivity_unit,
                 "post": {k: getattr(self.post, k) for k in SAVED_POST}}
 
     def load(self, data: Mapping) -> None:
-        """Restore what `dump` wrote (missing keys keep their value), through the setters; the file is
-        not set here (it is set once it opened)."""
+        """Restore what `dump` wrote (missing keys keep their value), through the setters; the file and
+        its layout are not set here (they are set once it opened)."""
         if "device" in data:
             self._set("device", str(data["device"]))
         if "compare" in data:

@@ -1,5 +1,5 @@
-"""`endodepth-gui [PATH] [--model NAME_OR_CHECKPOINT ...] [--device auto|cuda|cpu]`: create the
-application, the window, open PATH (or the bundled sample clip) and run; `--play --quit-after N
+"""`endodepth-gui [PATH] [--stereo mono|sbs|stacked] [--model NAME_OR_CHECKPOINT ...] [--device auto|cuda|cpu]`:
+create the application, the window, open PATH (or the bundled sample clip) and run; `--play --quit-after N
 --stats-out FILE.json` plays N frames and writes playback statistics; `--screenshot FILE` saves the window;
 `--views LIST` chooses the docks shown; `--fuse` starts the Reconstruction dock fusing."""
 
@@ -15,6 +15,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from endodepth.commands.options import add_device, size_type
+from endodepth.io.stereo import LAYOUT_CHOICES
 from endodepth.pipeline.stats import timing_summary
 
 HEARTBEAT_MS = 10
@@ -25,6 +26,9 @@ STALL_MS = 50.0  # the target: no GUI-thread stall longer than this
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="endodepth-gui", description="EndoDepth viewer.")
     p.add_argument("path", nargs="?", help="video, image folder, SCARED keyframe or dataset (default: bundled sample)")
+    p.add_argument("--stereo", choices=LAYOUT_CHOICES,
+                   help="how the video holds its views: sbs (side by side), stacked (left over right) with a "
+                        "calibration beside it, or mono (default: detected from that calibration)")
     p.add_argument("--model", action="append", metavar="NAME_OR_CHECKPOINT",
                    help="depth model; repeat to compare models (the first one is shown in the main views)")
     add_device(p, default=None)
@@ -265,7 +269,7 @@ def run_app(argv: list[str]) -> int:
     if len(models) > 1:
         window.worker.state.set_compared(models[:4])
     window.set_models(models[:1], args.device)
-    window.open_path(path)
+    window.open_path(path, args.stereo)
     if notice:
         window.show_notice(notice)
     if args.play or args.quit_after is not None:

@@ -1,5 +1,6 @@
 """Two to four models on one frame: shared colour scale after scale alignment, linked zoom/pan,
-absolute difference map, and per-frame errors against ground truth over time."""
+absolute difference map, and per-frame errors over time against ground truth, or against stereo depth
+on a stereo source without it (labelled "errors vs stereo (not ground truth)")."""
 
 from __future__ import annotations
 
@@ -96,6 +97,7 @@ class ComparisonView(QtWidgets.QWidget):
         column.addWidget(self.summary)
 
         self.history: dict[str, dict[int, dict[str, float]]] = {}
+        self.errors_label = ""  # what the history's errors are against (ComparisonSnapshot.errors_label)
         self.snapshot: ComparisonSnapshot | None = None
         self.colormap_name = "turbo"
         self.model_list.itemChanged.connect(self._on_item_changed)
@@ -119,6 +121,7 @@ class ComparisonView(QtWidgets.QWidget):
     def clear(self) -> None:
         """New file or new model set: forget the metric history and the images."""
         self.history.clear()
+        self.errors_label = ""
         self.snapshot = None
         for item in self.items:
             item.clear()
@@ -141,13 +144,17 @@ class ComparisonView(QtWidgets.QWidget):
             reference = "GT" if snap.reference == GT else snap.reference
             self._title(-1, f"|{snap.difference_model} - {reference}|")
         self.colorbar.show_depth(self.colormap_name, snap.range, snap.unit)
+        if snap.errors_label != self.errors_label and snap.metrics:  # errors against another reference
+            self.history.clear()
+            self.errors_label = snap.errors_label
         for name, row in snap.metrics.items():
             self.history.setdefault(name, {})[snap.frame] = row
         self._draw_metrics()
         mean_diff = float("nan") if snap.difference_mean is None else snap.difference_mean
-        gt = "" if snap.metrics else "  (no ground truth: errors over time need a SCARED or plain source)"
+        errors = (f"; over time: {snap.errors_label}" if snap.metrics else
+                  "  (no ground truth or stereo: errors over time need a SCARED, plain or stereo source)")
         self.summary.setText(f"frame {snap.frame}: aligned to {snap.reference}; |difference| mean {mean_diff:.4g}, "
-                             f"colours 0-{snap.difference_range[1]:.3g} {snap.unit} (magma){gt}")
+                             f"colours 0-{snap.difference_range[1]:.3g} {snap.unit} (magma){errors}")
         if first:  # fit once the grid has its new geometry
             QtCore.QTimer.singleShot(0, self._fit)
 
@@ -199,6 +206,7 @@ class ComparisonView(QtWidgets.QWidget):
     def _draw_metrics(self) -> None:
         metric = self.metric_box.currentText()
         self.metric_plot.setLabel("left", metric)
+        self.metric_plot.setTitle(f"{metric}, {self.errors_label}" if self.errors_label else None, size="9pt")
         for name in list(self.curves):
             if name not in self.history:
                 self.metric_plot.removeItem(self.curves.pop(name))

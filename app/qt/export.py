@@ -12,22 +12,24 @@ from endodepth.pipeline.view_export import VIDEO_VIEWS, Cancelled, RangeExport, 
 
 
 class RangeExporter(QtCore.QObject):
-    """Runs export_range for a source path and a model in its own thread; `progress` after each frame."""
+    """Runs export_range for a source path (opened with the viewer's stereo layout choice) and a model in its
+    own thread; `progress` after each frame."""
 
     progress = QtCore.Signal(int)
     done = QtCore.Signal(list)
     failed = QtCore.Signal(str)
 
-    def __init__(self, source_path: str, model, name: str, job: RangeExport) -> None:
+    def __init__(self, source_path: str, model, name: str, job: RangeExport, layout: str | None = None) -> None:
         super().__init__()
         self.source_path, self.model, self.name, self.job = source_path, model, name, job
+        self.layout = layout
         self.cancelled = False
 
     @QtCore.Slot()
     def run(self) -> None:
         """Open a reader of its own (the viewer's stays undisturbed) and export."""
         try:
-            with open_source(self.source_path) as source:
+            with open_source(self.source_path, stereo=self.layout) as source:
                 self.done.emit(export_range(source, self.model, self.job, self.name, self.progress.emit,
                                             lambda: self.cancelled))
         except Cancelled:
@@ -127,7 +129,7 @@ class ExportDialog(QtWidgets.QDialog):
         state, primary = self.worker.state, self.update_.primary
         job = RangeExport(folder, stem, first, last, self.depth_format.currentText(), self.video_view.currentText(),
                           colormap=self.colormap, range_policy=state.post.range_policy, align_to_gt=state.align_to_gt)
-        exporter = RangeExporter(state.file, self.worker.model(primary), primary, job)
+        exporter = RangeExporter(state.file, self.worker.model(primary), primary, job, state.layout)
         thread = QtCore.QThread(self)
         exporter.moveToThread(thread)
         progress = QtWidgets.QProgressDialog("Exporting...", "Cancel", 0, last - first + 1, self)

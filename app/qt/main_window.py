@@ -12,11 +12,12 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from endodepth.models import available
+from endodepth.pipeline.source_models import offered
 from endodepth.pipeline.stats import RollingWindow
 from endodepth.qt import settings as prefs
 from endodepth.qt.comparison_view import ComparisonView
 from endodepth.qt.image_depth_view import ImageDepthView
-from endodepth.qt.menus import build_menus
+from endodepth.qt.menus import build_menus, fill_recent
 from endodepth.qt.model_bar import ModelBar
 from endodepth.qt.point_cloud_view import PointCloudView
 from endodepth.qt.reconstruction_view import ReconstructionView
@@ -136,12 +137,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- public API (menus, CLI, tests) ---------------------------------------------------
 
-    def open_path(self, path: str | Path) -> None:
-        """Open a video, image folder or SCARED keyframe/dataset in the worker thread."""
+    def open_path(self, path: str | Path, layout: str | None = None) -> None:
+        """Open a video, image folder or SCARED keyframe/dataset in the worker thread, a video with a
+        stereo layout choice (None: detect; endodepth.io.stereo.LAYOUT_CHOICES)."""
         self.transport.set_playing(False)
         self.worker.pause()
         self.statusBar().showMessage(f"opening {path} ...")
-        self.worker.open(str(path))
+        self.worker.open(str(path), layout)
 
     def set_models(self, models: list[str], device: str | None = None) -> None:
         """Primary model first; the comparison models run beside it (on `device`, default the current one)."""
@@ -198,7 +200,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.state.load(data)
         self.model_bar.show_state(self.worker.state)
         if data.get("file"):
-            self.open_path(data["file"])
+            self.open_path(data["file"], data.get("layout"))
 
     # --- construction ---------------------------------------------------------------------
 
@@ -229,12 +231,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cloud_view.clear()
         self.selectivity_view.clear()
         self.comparison_view.clear()
+        self._offer_models()
         gt = ", ground truth" if info["ground_truth"] else ""
         k = ", K assumed (default FOV)" if info["intrinsics_assumed"] else ", calibrated K"
         self.setWindowTitle(f"EndoDepth - {info['name']}")
         self.statusBar().showMessage(f"{info['name']}: {info['kind']}, {count} frames, "
                                      f"{info['size']} @ {info['fps']:g} fps{gt}{k}", 8000)
-        self._update_recent(prefs.add_recent(self.store, info["path"]))
+        fill_recent(self, prefs.add_recent(self.store, info["path"], info["layout"]))
         start, self._pending_seek = self._pending_seek, 0
         self.seek(min(start, count - 1))
 
@@ -243,8 +246,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.generation = generation
         self._pending, self.gui_dropped = None, 0
         self.labels.device.setText(f"device: {device}")
-        self.selectivity_view.set_layers(*self.worker.available_layers())
-        self.comparison_view.set_available(sorted(set(available()) | set(names)), self.worker.state.compared)
+        self.model_bar.show_state(self.worker.state)
+        self.selectivity_view.set_layers(*self.worker.available_layers(), note=self.worker.layers_note())
+        self._offer_models(names)
         self.comparison_view.clear()
         self.cloud_view.clear()
         if self.info is None:
@@ -254,6 +258,15 @@ class MainWindow(QtWidgets.QMainWindow):
             self._on_play(True)
         else:
             self.seek(self.transport.position)
+
+    def _offer_models(self, built: list[str] = ()) -> None:
+        """The model bar and the comparison list offer the models that fit the open source (stereo ones
+        only for a stereo source), besides those built (a checkpoint); before a source opens, all."""
+        names = sorted(set(available()) | set(built) | set(self.worker.state.running))
+        if self.info is not None:  # the worker has read the models' cards by now (not on this thread)
+            self.model_bar.offer(offered(available(), self.info["stereo_pair"]))
+            names = offered(names, self.info["stereo_pair"])
+        self.comparison_view.set_available(names, self.worker.state.compared)
 
     @QtCore.Slot(object)
     def _on_result(self, update: Update) -> None:
@@ -368,12 +381,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- recent files, layout, drag and drop, settings, close ------------------------------
 
-    def _update_recent(self, paths: list[str]) -> None:
-        self.recent_menu.clear()
-        for path in paths:
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
-
     def reset_layout(self) -> None:
         """Every dock back in its place (View > Reset layout)."""
         for dock in self.docks.values():
@@ -406,7 +413,7 @@ class MainWindow(QtWidgets.QMainWindow):
         saved.pop("models", None)  # the models to run are chosen at start (endodepth-gui --model, or saved_state)
         self.worker.state.load(saved)
         self.model_bar.show_state(self.worker.state)
-        self._update_recent(prefs.recent_files(self.store))
+        fill_recent(self, prefs.recent_files(self.store))
         self._on_colouring_changed()
         self.worker.state.configure(max_points=self.cloud_view.budget_box.value())
 

@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from endodepth.qt import settings as prefs
 from endodepth.qt.export import ExportDialog
 from endodepth.qt.help_dialog import KEYS, HelpDialog
+from endodepth.qt.open_dialog import OpenDialog, layout_label
 
 VIDEO_FILTER = "Videos and images (*.mp4 *.avi *.mov *.mkv *.m4v *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.pt *.pth);;All files (*)"
@@ -70,9 +71,20 @@ def last_dir(store: QtCore.QSettings) -> str:
 
 
 def open_file(window) -> None:
-    path, _ = QtWidgets.QFileDialog.getOpenFileName(window, "Open video or image", last_dir(window.store), VIDEO_FILTER)
-    if path:
-        window.open_path(path)
+    """The open dialog with its stereo layout choice (auto-detect, mono, stacked, side by side)."""
+    dialog = OpenDialog(window, last_dir(window.store), VIDEO_FILTER)
+    if dialog.exec() and dialog.selectedFiles():
+        window.open_path(dialog.selectedFiles()[0], dialog.stereo_layout())
+
+
+def fill_recent(window, paths: list[str]) -> None:
+    """The recent-files menu: each file opens again with the stereo layout it was opened with."""
+    window.recent_menu.clear()
+    layouts = prefs.recent_layouts(window.store)
+    for path in paths:
+        layout = layouts.get(path)
+        action = window.recent_menu.addAction(f"{path}  [{layout_label(layout)}]" if layout else path)
+        action.triggered.connect(lambda _=False, p=path, lay=layout: window.open_path(p, lay))
 
 
 def open_folder(window) -> None:

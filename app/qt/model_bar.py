@@ -47,6 +47,15 @@ class ModelBar(QtWidgets.QToolBar):
         self.model_box.currentTextChanged.connect(lambda name: self.model_chosen.emit(name) if name else None)
         self.device_box.currentTextChanged.connect(self.device_chosen)
 
+    def offer(self, names: list[str]) -> None:
+        """The models the list offers (those that fit the source), keeping the shown one (no signal)."""
+        with QtCore.QSignalBlocker(self.model_box):
+            current = self.model_box.currentText()
+            self.model_box.clear()
+            self.model_box.addItems(names)
+            if current in names:
+                self.model_box.setCurrentText(current)
+
     def show_state(self, state: ViewerState) -> None:
         """Show the state's primary model, device, scaling and MC samples without signalling back."""
         with ExitStack() as stack:

@@ -30,6 +30,11 @@ class SelectivityView(QtWidgets.QWidget):
         self.summary = QtWidgets.QLabel("Open a file to accumulate responses.", self)
         self.summary.setWordWrap(True)  # wraps instead of widening the dock
         self.summary.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        self.note = QtWidgets.QLabel(self)  # in place of the plots when the model has no layers
+        self.note.setObjectName("selectivity-note")
+        self.note.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.note.setWordWrap(True)
+        self.note.hide()
 
         self.canvas = pg.GraphicsLayoutWidget(self)
         layout = self.canvas.ci
@@ -61,19 +66,25 @@ class SelectivityView(QtWidgets.QWidget):
         column.setContentsMargins(2, 2, 2, 2)
         column.addLayout(controls)
         column.addWidget(self.canvas, 1)
+        column.addWidget(self.note, 1)
 
         self.history: list[tuple[int, float]] = []
         self.snapshot: SelectivitySnapshot | None = None
         self.layer_box.currentTextChanged.connect(self._on_layer)
         self.unit_box.valueChanged.connect(self.unit_changed)
 
-    def set_layers(self, layers: list[str], current: str | None = None) -> None:
-        """The current model's layers (no signal for the programmatic change)."""
+    def set_layers(self, layers: list[str], current: str | None = None,
+                   note: str = "this model exposes no layers to analyse") -> None:
+        """The current model's layers (no signal for the programmatic change); without layers the
+        plots give way to `note`, one line."""
         with QtCore.QSignalBlocker(self.layer_box):
             self.layer_box.clear()
             self.layer_box.addItems(layers)
             if current in layers:
                 self.layer_box.setCurrentText(current)
+        self.note.setText(note)
+        self.note.setVisible(not layers)
+        self.canvas.setVisible(bool(layers))
         self.clear()
 
     def clear(self) -> None:
@@ -82,7 +93,7 @@ class SelectivityView(QtWidgets.QWidget):
         self.mean_curve.setData([], [])
         for item in (self.matrix_item, self.frame_item, self.map_item):
             item.clear()
-        self.summary.setText("accumulating..." if self.layer_box.count() else "this model exposes no layers")
+        self.summary.setText("accumulating..." if self.layer_box.count() else "")
 
     def show_snapshot(self, snap: SelectivitySnapshot, rgb: np.ndarray) -> None:
         """Draw the accumulated responses, the running mean and the shown unit's map over the

@@ -53,12 +53,26 @@ def recent_files(store: QtCore.QSettings) -> list[str]:
     return [str(p) for p in read_value(store, "recent", [])]
 
 
-def add_recent(store: QtCore.QSettings, path: str | Path) -> list[str]:
-    """Put `path` first in the recent list (no duplicates, at most MAX_RECENT) and return the list."""
+def recent_layouts(store: QtCore.QSettings) -> dict[str, str]:
+    """Recent file -> the stereo layout it was opened with (files opened with auto-detection are absent)."""
+    try:
+        data = json.loads(str(read_value(store, "recent_layouts", "{}")))
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def add_recent(store: QtCore.QSettings, path: str | Path, layout: str | None = None) -> list[str]:
+    """Put `path` first in the recent list (no duplicates, at most MAX_RECENT), remember the stereo layout
+    it was opened with, and return the list."""
     path = str(Path(path).resolve())
-    items = [path] + [p for p in recent_files(store) if p != path]
-    store.setValue("recent", items[:MAX_RECENT])
-    return items[:MAX_RECENT]
+    items = ([path] + [p for p in recent_files(store) if p != path])[:MAX_RECENT]
+    store.setValue("recent", items)
+    layouts = {p: v for p, v in recent_layouts(store).items() if p in items and p != path}
+    if layout:
+        layouts[path] = layout
+    store.setValue("recent_layouts", json.dumps(layouts))
+    return items
 
 
 def save_session(path: str | Path, session: dict) -> Path:

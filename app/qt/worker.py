@@ -1,7 +1,8 @@
 """The Qt worker: a QObject in its own QThread that wires the core together for the window.
 
 It owns the ViewerState (re-emitted as `state_changed`), opens files and builds models in its
-thread, runs the core Runner, and on each result asks the core analyses for what the views draw
+thread (models that need stereo frames only for stereo sources: on a mono one they give way to the
+default model, with a notice), runs the core Runner, and on each result asks the core analyses for what the views draw
 (scale to mm, DepthView, live selectivity, comparison). Results cross to the GUI thread as signals,
 tagged with the generation of the pipeline that produced them so the window can drop stale ones.
 """
@@ -17,12 +18,14 @@ from PySide6 import QtCore
 from endodepth.errors import EndoDepthError
 from endodepth.io.detect import open_source
 from endodepth.io.source import Source
+from endodepth.io.stereo import is_stereo_source
 from endodepth.models import DepthEstimator, available, create, spec
 from endodepth.models.registry import resolve_device
 from endodepth.pipeline.live_comparison import ComparisonSnapshot, comparison_snapshot
-from endodepth.pipeline.live_selectivity import LiveSelectivity, SelectivitySnapshot
+from endodepth.pipeline.live_selectivity import LiveSelectivity, SelectivitySnapshot, no_layers_note
 from endodepth.pipeline.processing import DeviceFallback, FrameResult, Pipeline
 from endodepth.pipeline.runner import Runner
+from endodepth.pipeline.source_models import fit_to_source, stereo_models
 from endodepth.pipeline.viewer_state import ViewerState
 from endodepth.pipeline.views import DepthView, depth_view, scales_to_mm
 
@@ -58,7 +61,7 @@ def default_model_name() -> tuple[str, str | None]:
 class Worker(QtCore.QObject):
     """Lives in a QThread; its methods and `state` may be used from the GUI thread (they queue or are thread-safe)."""
 
-    opened = QtCore.Signal(object, int)          # Source.describe() dict, generation
+    opened = QtCore.Signal(object, int)          # Source.describe() dict (+ stereo_pair, layout), generation
     models_ready = QtCore.Signal(list, str, int)  # model names, device, generation
     result = QtCore.Signal(object)               # Update
     state_changed = QtCore.Signal(str)           # name of the ViewerState field that changed
@@ -66,7 +69,7 @@ class Worker(QtCore.QObject):
     notice = QtCore.Signal(str)
     finished = QtCore.Signal()
 
-    _open = QtCore.Signal(str)
+    _open = QtCore.Signal(str, object)
     _build = QtCore.Signal()
 
     def __init__(self) -> None:
@@ -79,14 +82,16 @@ class Worker(QtCore.QObject):
         self._models: dict[str, DepthEstimator] = {}
         self._built: tuple[tuple[str, ...], str] | None = None
         self._open.connect(self._do_open)
-        self._build.connect(self._do_models)
+        # queued even from the worker's own thread: a build asked for while opening runs after `opened`
+        self._build.connect(self._do_models, QtCore.Qt.ConnectionType.QueuedConnection)
         self.state.listeners.append(self._on_state)
 
     # --- requests from the GUI --------------------------------------------------------
 
-    def open(self, path: str) -> None:
-        """Open a file or folder (in the worker thread); `opened` follows, or `error`."""
-        self._open.emit(str(path))
+    def open(self, path: str, layout: str | None = None) -> None:
+        """Open a file or folder with a stereo layout choice (None: detect; endodepth.io.stereo.LAYOUT_CHOICES)
+        in the worker thread; `opened` follows, or `error`."""
+        self._open.emit(str(path), layout)
 
     def set_models(self, names: list[str], device: str) -> None:
         """Run these models (first = primary) beside the compared ones on `device`; `models_ready` follows."""
@@ -139,6 +144,10 @@ class Worker(QtCore.QObject):
         model = self._models.get(self.state.primary)
         return (list(model.default_layers) if model is not None else []), self.state.selectivity_layer
 
+    def layers_note(self) -> str:
+        """What the selectivity view says when the primary model has no layers."""
+        return no_layers_note(bool(getattr(self._models.get(self.state.primary), "needs_stereo", False)))
+
     def stop(self, timeout: float = 5.0) -> None:
         """End the Runner's threads (waiting up to `timeout` s for the frame in flight)."""
         self._runner.stop(timeout)
@@ -148,7 +157,7 @@ class Worker(QtCore.QObject):
     def _on_state(self, name: str) -> None:
         """Apply a ViewerState change to the running core, then re-emit it."""
         pipeline = self._runner.pipeline
-        if name in ("models", "device", "compared") and self.state.models:
+        if name in ("models", "device", "compared", "stereo_source", "ground_truth", "analyses") and self.state.models:
             self._build.emit()
         elif name == "mc_samples":
             for model in self._models.values():
@@ -166,24 +175,46 @@ class Worker(QtCore.QObject):
 
     # --- worker-thread slots -----------------------------------------------------------
 
-    @QtCore.Slot(str)
-    def _do_open(self, path: str) -> None:
+    @QtCore.Slot(str, object)
+    def _do_open(self, path: str, layout: str | None) -> None:
         try:
-            source = open_source(path)
+            source = open_source(path, stereo=layout)
             if len(source) == 0:
                 raise EndoDepthError(f"{path}: no frames")
+            stereo = is_stereo_source(source)
+            stereo_models()  # the registry's stereo models, read once here rather than on the GUI thread
         except Exception as exc:
             self.error.emit(_message(exc))
             return
         old, self._source = self._source, source
+        if not stereo:  # models that need stereo never run on a mono source (they are replaced below)
+            self._models = {n: m for n, m in self._models.items() if not m.needs_stereo}
+            self._built = None
         generation = self._install()
         if old is not None:
             old.close()
-        self.state.set_file(path)
-        self.opened.emit(source.describe(), generation)
+        self.state.set_file(path, layout, stereo, bool(source.has_ground_truth))
+        self._fit_models()
+        self.opened.emit({**source.describe(), "stereo_pair": stereo, "layout": layout}, generation)
+
+    def _fit_models(self) -> bool:
+        """Replace models that need stereo frames on a mono source (one notice); True when it did."""
+        if self._source is None:
+            return False
+        state = self.state
+        models, compared, notice = fit_to_source(state.models, state.compared, state.stereo_source,
+                                                 default_model_name()[0])
+        if notice is None:
+            return False
+        self.notice.emit(notice)
+        state.set_compared(compared)
+        state.set_models(models)
+        return True
 
     @QtCore.Slot()
     def _do_models(self) -> None:
+        if self._fit_models():
+            return  # the changed models ask for another build
         names, requested = self.state.running, self.state.device
         try:
             device = str(resolve_device(requested))
@@ -235,7 +266,8 @@ class Worker(QtCore.QObject):
                 if "selectivity" in state.analyses:
                     update.selectivity = self.selectivity.update(result, primary, update.scale.get(primary))
                 if "comparison" in state.analyses:
-                    update.comparison = comparison_snapshot(result, state.compared, state.post.colormap)
+                    update.comparison = comparison_snapshot(result, state.compared, state.post.colormap,
+                                                            state.reference)
             except Exception as exc:
                 self.error.emit(f"analysis failed on frame {result.index}: {_message(exc)}")
                 traceback.print_exc()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from endodepth.analysis.comparison import GT, abs_difference, align, compare
+from endodepth.analysis.metrics import evaluate_frame
 from endodepth.models.base import DepthResult
 from endodepth.vis.colormap import FixedRange
 
@@ -64,3 +65,25 @@ def test_abs_difference_is_nan_outside_valid():
     valid = np.array([[True, False], [True, True]])
     d = abs_difference(np.array([[1.0, 2.0], [np.nan, 4.0]]), np.array([[3.0, 2.0], [1.0, 1.5]]), valid)
     assert d[0, 0] == 2.0 and np.isnan(d[0, 1]) and np.isnan(d[1, 0]) and d[1, 1] == 2.5
+
+
+def test_without_ground_truth_a_stereo_reference_measures_the_others():
+    stereo = np.nan_to_num(gt, nan=50.0)
+    stereo[10:14, 10:20] = np.nan  # stereo holes are left out of the errors
+    rel = np.nan_to_num(gt, nan=50.0) * 0.02
+    rel[20:] *= 1.5  # half the frame is wrong by 50 %
+    results = {"mono": result(rel, "relative"), "stereo": result(stereo, "metric-mm")}
+    c = compare(results, reference="stereo")
+    assert c.reference == "stereo" and c.unit == "mm" and c.measured_against == "stereo"
+    assert list(c.metrics) == ["mono"]  # the reference is not measured against itself
+    ok = np.isfinite(stereo)
+    expected = evaluate_frame(rel, "relative", np.where(ok, stereo, np.nan))
+    assert c.metrics["mono"]["abs_rel"] == pytest.approx(expected["abs_rel"]) and expected["abs_rel"] > 0.1
+    assert c.metrics["mono"]["coverage"] == pytest.approx(1.0)
+    assert np.isnan(c.difference["mono"][10:14, 10:20]).all()
+    plain = compare(results)  # no reference asked for: the first model, and no errors
+    assert plain.reference == "mono" and plain.metrics == {} and plain.measured_against is None
+    with_gt = compare(results, gt, reference="stereo")  # ground truth wins over the reference
+    assert with_gt.reference == GT and with_gt.measured_against == GT and set(with_gt.metrics) == {"mono", "stereo"}
+    with pytest.raises(ValueError, match="not among"):
+        compare(results, reference="other")

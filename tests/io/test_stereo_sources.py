@@ -9,7 +9,7 @@ from io_fixtures import make_calib, smooth_frames
 from endodepth.errors import InputError
 from endodepth.io.calibration import read_calibration, write_calibration
 from endodepth.io.detect import open_source
-from endodepth.io.stereo import detect_layout, require_stereo
+from endodepth.io.stereo import MONO, detect_layout, is_stereo_source, require_stereo
 from endodepth.io.video import write_video
 
 H, W = 64, 80
@@ -101,3 +101,12 @@ def test_keyframe_without_video_uses_right_image_png(keyframe):
         frame = source.frame(0)
     assert frame.is_stereo and frame.stereo.path.name == "endoscope_calibration.yaml"
     assert np.array_equal(frame.right, keyframe.right[0])
+
+
+def test_mono_layout_opens_a_stereo_video_as_one_view(tmp_path):
+    video, *_ = _pair_video(tmp_path, "sbs")
+    with open_source(video, stereo=MONO) as source:
+        assert source.kind == "video" and source.size == (2 * W, H) and not is_stereo_source(source)
+        assert source.intrinsics_assumed  # the calibration beside it is for one view, not the whole frame
+    with open_source(video) as source:
+        assert is_stereo_source(source)

@@ -92,3 +92,18 @@ def wait_frame(qtbot):
         return win.last_update
 
     return wait
+
+
+@pytest.fixture(scope="session")
+def stereo_video(tmp_path_factory):
+    """A stacked stereo video (3 frames, views 240x192, textured surface) with its calibration beside it,
+    and no ground truth."""
+    from endodepth.io.calibration import write_calibration
+    from endodepth.io.video import write_video
+    from endodepth.synth import HELDOUT_SEED_START, render_sequence
+
+    seq = render_sequence(3, 240, 192, HELDOUT_SEED_START + 701, scene="surface", stereo=True)
+    folder = tmp_path_factory.mktemp("stereo-video")
+    video = write_video(folder / "pair.mp4", np.concatenate([seq.rgb, seq.right_rgb], axis=1), seq.fps)
+    write_calibration(folder / "endoscope_calibration.yaml", seq.calibration())
+    return video
