@@ -86,8 +86,21 @@ class StereoMatcher:
         if wls_conf is not None:
             confidence *= wls_conf
         disparity[~valid] = np.nan
-        confidence[~valid] = 0.0
+        self._reject_far_border_matches(disparity, pad)
+        confidence[~np.isfinite(disparity)] = 0.0
         return disparity, confidence.astype(np.float32)
+
+    @staticmethod
+    def _reject_far_border_matches(disparity: np.ndarray, pad: int) -> None:
+        """In the padded left strip, drop matches much farther than the row's nearest matched band beside it:
+        a column whose true match left the right view finds a spurious small disparity there."""
+        band = disparity[:, pad:2 * pad]
+        rows = np.isfinite(band).sum(axis=1) >= 8
+        floor = np.full(disparity.shape[0], np.inf, dtype=np.float32)
+        if rows.any():
+            floor[rows] = 0.9 * np.nanpercentile(band[rows], 10, axis=1)
+        strip = disparity[:, :pad]
+        strip[~(strip >= floor[:, None])] = np.nan
 
 
 class StereoDepth(DepthEstimator):
