@@ -162,3 +162,18 @@ def test_left_and_right_of_different_sizes_are_refused():
     frame = Frame(0, 0.0, rgb, calib.K1, False, right=rgb[:-2], stereo=calib, source="pair.mp4")
     with pytest.raises(InputError, match=r"^pair.mp4: left view is 480x384 but right view is 480x382"):
         models.create("stereo").predict_frame(frame)
+
+
+def test_far_matches_in_the_padded_left_strip_are_rejected():
+    """A strip column whose match left the right view finds a spurious small disparity: dropped, unlike its
+    neighbours at the band's disparity (the synthetic 1280x1024 clip's strip had abs_rel 6 before this)."""
+    from endodepth.models.stereo import StereoMatcher
+
+    pad = 16
+    disparity = np.full((20, 80), 12.0, dtype=np.float32)
+    disparity[:, 3] = 2.0  # far too far beside a band at 12 px
+    disparity[:10, pad:2 * pad] = np.nan  # rows with no band beside the strip keep no strip match
+    StereoMatcher._reject_far_border_matches(disparity, pad)
+    assert np.isnan(disparity[:, 3]).all()
+    assert np.isnan(disparity[:10, :pad]).all()
+    assert (disparity[10:, 4:pad] == 12.0).all() and (disparity[10:, pad:] == 12.0).all()
