@@ -10,8 +10,8 @@ import numpy as np
 
 from endodepth.analysis.comparison import GT, compare
 from endodepth.pipeline.processing import FrameResult
-from endodepth.pipeline.views import display_step
 from endodepth.vis.colormap import colorize
+from endodepth.vis.resample import display_step
 
 PANEL_WIDTH = 480  # pixels across of each comparison panel's image (the panels are small)
 
@@ -40,7 +40,7 @@ def comparison_snapshot(result: FrameResult, models: Sequence[str], colormap: st
     if len(names) < 2:
         return None
     gt = result.frame.gt_depth
-    comp = compare({n: result.results[n] for n in names}, gt=gt, valid=result.valid)
+    comp = compare({n: result.full_result(n) for n in names}, gt=gt, valid=result.frame_valid)
     cmap = colormap or "turbo"
     lo, hi = comp.range
     step = display_step(result.frame.rgb.shape[1], PANEL_WIDTH)
