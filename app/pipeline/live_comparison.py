@@ -32,6 +32,8 @@ class ComparisonSnapshot:
     difference_range: tuple[float, float]
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> metric -> value (GT only)
     difference_mean: float | None = None   # mean |difference| over the full-resolution map
+    earlier_metrics: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)  # frame -> metrics
+    # of frames analysed after they were shown (their ground truth came late), for the errors over time
 
 
 def comparison_snapshot(result: FrameResult, models: Sequence[str], colormap: str | None) -> ComparisonSnapshot | None:

@@ -141,8 +141,9 @@ class ComparisonView(QtWidgets.QWidget):
             reference = "GT" if snap.reference == GT else snap.reference
             self._title(-1, f"|{snap.difference_model} - {reference}|")
         self.colorbar.show_depth(self.colormap_name, snap.range, snap.unit)
-        for name, row in snap.metrics.items():
-            self.history.setdefault(name, {})[snap.frame] = row
+        for frame, metrics in (*snap.earlier_metrics.items(), (snap.frame, snap.metrics)):
+            for name, row in metrics.items():
+                self.history.setdefault(name, {})[frame] = row
         self._draw_metrics()
         mean_diff = float("nan") if snap.difference_mean is None else snap.difference_mean
         gt = "" if snap.metrics else "  (no ground truth: errors over time need a SCARED or plain source)"
