@@ -20,7 +20,7 @@ from endodepth.pipeline.processing import FrameResult
 from endodepth.vis.backproject import to_keyframe
 from endodepth.vis.camera import to_display
 from endodepth.vis.colormap import FixedRange, GlobalRange, PercentileRange, PerFrameRange, RangePolicy, colorize
-from endodepth.vis.resample import sample_bilinear
+from endodepth.vis.resample import sample_bilinear, strided
 
 RANGE_POLICIES = ("global", "percentile", "per-frame", "fixed")
 MIN_SCALE_PIXELS = 16  # fewer valid pixels against ground truth than this: no scale
@@ -138,7 +138,7 @@ def depth_view(result: FrameResult, model: str, scale: float | None = None) -> D
     if points is not None:
         points = points * np.float32(factor)
     frame, step = result.frame, result.step
-    rgb = frame.rgb if step == 1 else np.ascontiguousarray(frame.rgb[::step, ::step])
+    rgb = strided(frame.rgb, step)
     uncertainty, top = _uncertainty(result, model, factor)
     keyframe = None
     if points is not None and frame.pose is not None:

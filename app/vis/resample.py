@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 
@@ -50,6 +51,18 @@ def sample_bilinear(values: np.ndarray, size: tuple[int, int], step: int = 1,
         return np.ascontiguousarray(values[::step, ::step])
     r0, r1, fy = _taps(values.shape[0], height, step, bool(align_corners))
     c0, c1, fx = _taps(values.shape[1], width, step, bool(align_corners))
-    rows = values[r0] + (values[r1] - values[r0]) * fy[:, None]
-    left = rows[:, c0]
-    return left + (rows[:, c1] - left) * fx
+    left = values[:, c0]
+    cols = np.ascontiguousarray(left + (values[:, c1] - left) * fx)  # the small map across first
+    top = cols[r0]
+    return top + (cols[r1] - top) * fy[:, None]
+
+
+def strided(image: np.ndarray, step: int) -> np.ndarray:
+    """`image[::step, ::step]` as a C-contiguous array (by OpenCV's nearest resize when `step`
+    divides the size: the same pixels, about 5x faster than numpy's strided copy of RGB)."""
+    if step <= 1:
+        return image
+    height, width = image.shape[:2]
+    if height % step == 0 and width % step == 0 and image.dtype == np.uint8:
+        return cv2.resize(image, (width // step, height // step), interpolation=cv2.INTER_NEAREST)
+    return np.ascontiguousarray(image[::step, ::step])
