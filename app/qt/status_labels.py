@@ -30,7 +30,8 @@ class StatusLabels:
         self.fps.setText(f"{shown_fps:.1f} fps shown, {stats['dropped']} dropped, {not_drawn} not drawn")
         gpu = f", GPU {stats['gpu_memory_mb']:.0f} MiB" if "gpu_memory_mb" in stats else ""
         self.device.setText(f"device: {stats['device']}{gpu}")
-        self.threads.setText(stats.get("thread_budget", ""))
+        self.threads.setText(stats.get("threads", ""))
+        self.threads.setToolTip(stats.get("thread_budget", ""))
         pending = stats.get("gt_pending", False)
         self.ground_truth.setText("ground truth: reading (indexing/decoding)..." if pending else "")
 

@@ -140,7 +140,7 @@ class Worker(QtCore.QObject):
         """The Runner's live numbers (Runner.stats), the thread budget and whether ground truth is
         still being read (indexed or decoded)."""
         gt = self._gt
-        return {**self._runner.stats(), "thread_budget": self.threads.describe(),
+        return {**self._runner.stats(), "thread_budget": self.threads.describe(), "threads": self.threads.short(),
                 "gt_pending": gt is not None and gt.pending}
 
     def frame_count(self) -> int:

@@ -33,7 +33,8 @@ def test_ground_truth_fills_in_after_the_frame_is_shown(window, wait_frame, scar
     np.testing.assert_array_equal(window.image_view.depth_item.image, first.view.colors)  # drawn meanwhile
     window._update_stats()
     assert window.labels.ground_truth.text().startswith("ground truth: reading")
-    assert window.labels.threads.text() == ensure_applied().describe()
+    budget = ensure_applied()
+    assert window.labels.threads.text() == budget.short() and window.labels.threads.toolTip() == budget.describe()
     gate.set()
     qtbot.waitUntil(lambda: window.last_update is not first and window.comparison_view.snapshot is not None,
                     timeout=30000)
