@@ -52,6 +52,7 @@ def test_frames_shown_before_their_ground_truth_are_analysed_when_it_arrives(win
     window.open_path(scared_keyframe)
     wait_frame(window, 0, SHADING)
     qtbot.waitUntil(lambda: 0 in window.comparison_view.history.get(SHADING, {}), timeout=30000)
+    window.transport.loop_box.setChecked(True)
     window.play(True)
     qtbot.waitUntil(lambda: len(window.comparison_view.history.get(SHADING, {})) >= 4, timeout=60000)
     window.play(False)
