@@ -58,4 +58,4 @@ def test_post_process_720p(benchmark, display_width, output):
         return pipe.post_process(res)
 
     out = benchmark(run)
-    assert len(out.clouds["m"][0]) <= 50_000 and out.colors["m"].shape[1] <= 640
+    assert len(out.clouds["m"][0]) <= 50_000 and out.colors["m"].shape[1] == (W if display_width is None else 640)
