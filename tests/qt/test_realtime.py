@@ -70,3 +70,18 @@ def test_clear_ground_truth_cache_action(window, tmp_path, monkeypatch):
     action.trigger()
     assert not entry.exists()
     assert window.labels.notice.text().startswith("ground-truth cache cleared: 0.0 MB freed")
+
+
+def test_the_reconstruction_dock_fuses_the_frame_resolution_depth(window, wait_frame, scared_keyframe, qtbot):
+    window.set_models([SHADING], "cpu")
+    window.open_path(scared_keyframe)
+    update = wait_frame(window, 0, SHADING)
+    qtbot.waitUntil(lambda: not window.last_update.gt_pending, timeout=30000)
+    update = window.last_update
+    assert update.result.results[SHADING].output.shape != update.result.frame.rgb.shape[:2]  # the network's size
+    view = window.reconstruction_view
+    view.start_button.setChecked(True)
+    view.offer_update(update)
+    qtbot.waitUntil(lambda: view.live.reconstruction.counts.fused == 1, timeout=30000)
+    assert view.live.error is None
+    view.start_button.setChecked(False)
