@@ -34,6 +34,11 @@ class ThreadBudget:
     opencv_threads: int
     decode_threads: int = 1
 
+    def short(self) -> str:
+        """A few words for the status bar."""
+        opencv = f"OpenCV {self.opencv_threads}" if self.opencv_threads else "OpenCV serial"
+        return f"threads: torch {self.torch_threads}, {opencv}, {self.cores} cores"
+
     def describe(self) -> str:
         """One line for `endodepth bench` and the status bar."""
         opencv = f"{self.opencv_threads} OpenCV threads" if self.opencv_threads else "OpenCV serial"

@@ -157,9 +157,10 @@ class DepthEstimator(nn.Module):
         """Depth for one (H, W, 3) uint8 RGB frame (at the network's output size when not `full_resolution`)."""
         return self.predict_batch([rgb], layers, full_resolution)[0]
 
-    def predict_frame(self, frame, layers: Iterable[str] = ()) -> DepthResult:
-        """Depth for a decoded `Frame`: its left image for monocular models (stereo models override)."""
-        return self.predict(frame.rgb, layers)
+    def predict_frame(self, frame, layers: Iterable[str] = (), full_resolution: bool = True) -> DepthResult:
+        """Depth for a decoded `Frame`: its left image for monocular models (stereo models override);
+        at the network's output size when not `full_resolution` (the viewer samples it itself)."""
+        return self.predict(frame.rgb, layers, full_resolution)
 
     def _to_input_size(self, t: torch.Tensor, height: int, width: int) -> torch.Tensor:
         if t.shape[-2:] == (height, width):

@@ -161,8 +161,9 @@ class StereoDepth(DepthEstimator):
         """The rectified grey pair at the matching scale (grey first: one channel to resample)."""
         return rect.rectify(cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY), cv2.cvtColor(frame.right, cv2.COLOR_RGB2GRAY))
 
-    def predict_frame(self, frame: Frame, layers: Iterable[str] = ()) -> DepthResult:
-        """Depth (mm, NaN = no match) at every raw left pixel, with per-pixel confidence in [0, 1]."""
+    def predict_frame(self, frame: Frame, layers: Iterable[str] = (), full_resolution: bool = True) -> DepthResult:
+        """Depth (mm, NaN = no match) at every raw left pixel, with per-pixel confidence in [0, 1]
+        (always at the frame's resolution: matching works on the pixels themselves)."""
         t0 = time.perf_counter()
         rect, matcher = self.geometry(frame)
         left, right = self._grey_pair(rect, frame)

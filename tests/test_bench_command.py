@@ -45,6 +45,12 @@ def test_bench_writes_sane_numbers(tiny_video, tmp_path, capsys):
     assert r["memory"]["peak_rss_mb"] > 10 and "cuda_max_allocated_mb" not in r["memory"]
     text = capsys.readouterr().out
     assert "end-to-end throughput" in text and "x the slowest stage" in text
+    assert r["display_width"] == 640 and "display grid at most 640 px" in text  # the window's post-processing
+    assert r["thread_budget"].startswith("threads on ") and r["thread_budget"] in text
+    assert main(["bench", str(tiny_video), "--model", "baseline-shading", "--frames", "2", "--warmup", "0",
+                 "--display-width", "0", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["display_width"] is None
+    assert "at the frame's resolution" in capsys.readouterr().out
 
 
 def test_bench_names_bad_input(tmp_path, capsys):

@@ -41,17 +41,21 @@ def test_specular_mask_720p(benchmark):
 
 
 @pytest.mark.benchmark(group="pipeline")
-def test_post_process_720p(benchmark):
-    """Masks, a 50k-point cloud and colours for one model: the worker's cost per frame."""
+@pytest.mark.parametrize("display_width, output", [(None, DEPTH), (640, DEPTH[::18, ::18])],
+                         ids=["full-resolution", "display-grid"])
+def test_post_process_720p(benchmark, display_width, output):
+    """Masks, a 50k-point cloud and colours for one model: the worker's cost per frame, at the
+    frame's resolution (commands, exports) and on the viewer's display grid from a network-sized map."""
     from endodepth.models.base import DepthResult
 
-    pipe = Pipeline([], {}, post=PostOptions(max_points=50_000, fov=True, specular=True, colormap="turbo"))
+    post = PostOptions(max_points=50_000, fov=True, specular=True, colormap="turbo", display_width=display_width)
+    pipe = Pipeline([], {}, post=post)
 
-    def post():
+    def run():
         from endodepth.pipeline.processing import FrameResult
 
-        res = FrameResult(Frame(0, 0.0, RGB, K), {"m": DepthResult(DEPTH, "metric-mm")}, {})
+        res = FrameResult(Frame(0, 0.0, RGB, K), {"m": DepthResult(output, "metric-mm")}, {})
         return pipe.post_process(res)
 
-    out = benchmark(post)
-    assert len(out.clouds["m"][0]) <= 50_000
+    out = benchmark(run)
+    assert len(out.clouds["m"][0]) <= 50_000 and out.colors["m"].shape[1] == (W if display_width is None else 640)

@@ -31,3 +31,8 @@ def test_apply_sets_both_libraries():
     finally:
         torch.set_num_threads(before[0])
         cv2.setNumThreads(before[1])
+
+
+def test_the_status_bar_line_is_short():
+    budget = plan(2)
+    assert budget.short() == "threads: torch 1, OpenCV serial, 2 cores"

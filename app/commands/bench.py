@@ -24,6 +24,7 @@ from endodepth.models.registry import resolve_device
 from endodepth.pipeline.processing import Pipeline, PostOptions
 from endodepth.pipeline.runner import Runner
 from endodepth.pipeline.stats import timing_summary
+from endodepth.pipeline.viewer_state import DISPLAY_WIDTH
 from endodepth.threads import apply as apply_threads
 from endodepth.threads import plan as plan_threads
 from endodepth.vis.colormap import COLORMAPS
@@ -39,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=3, help="untimed inference passes first (default 3)")
     p.add_argument("--max-points", type=int, default=50_000, help="point budget of the back-projection")
     p.add_argument("--colormap", default="turbo", choices=COLORMAPS)
+    p.add_argument("--display-width", type=int, default=DISPLAY_WIDTH, metavar="PX",
+                   help=f"width of the viewer's display grid the post-processing works on (default {DISPLAY_WIDTH}, "
+                        "as the window); 0: every map at the frame's resolution, as exports")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: the thread budget, endodepth.threads)")
     p.add_argument("--cv2-threads", type=int, help="OpenCV threads, 0 serial (default: the thread budget)")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers as JSON")
@@ -148,7 +152,8 @@ def benchmark(args: argparse.Namespace) -> dict:
             require_stereo(source, net.name, net.needs_stereo)
         count = max(1, min(args.frames, len(source)))
         window = _Window(source, count)
-        post = PostOptions(max_points=args.max_points, fov=True, colormap=args.colormap)
+        post = PostOptions(max_points=args.max_points, fov=True, colormap=args.colormap,
+                           display_width=args.display_width or None)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         stages = _on_a_thread(measure_stages, Pipeline(window, nets, post=post), count, args.warmup)
@@ -174,6 +179,7 @@ def benchmark(args: argparse.Namespace) -> dict:
         "half": bool(args.half),
         "torch_threads": torch.get_num_threads(),
         "thread_budget": budget.describe(),
+        "display_width": args.display_width or None,
         **stages,
         "end_to_end": end_to_end,
         "realtime": live,
@@ -196,6 +202,8 @@ def report(r: dict) -> str:
         + (f" {r['size'][0]}x{r['size'][1]}" if r["size"] else "")
         + f" | models {', '.join(r['models'])} | device {r['device']}{' fp16' if r['half'] else ''}",
         r["thread_budget"],
+        f"post-processing on the display grid at most {r['display_width']} px across (the window's)"
+        if r["display_width"] else "post-processing at the frame's resolution (as exports)",
         f"{'stage (ms per frame)':22} {'mean':>9} {'p50':>9} {'p95':>9} {'p99':>9} {'fps':>9}",
         _row("decode", r["decode"]),
         _row("inference", r["inference"]),

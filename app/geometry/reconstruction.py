@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,9 +138,10 @@ class LiveFusion:
         self._thread = threading.Thread(target=self._loop, name="live-fusion", daemon=True)
         self._thread.start()
 
-    def offer(self, frame: Frame, depth: np.ndarray) -> None:
-        """Queue a frame for fusion; when fusion lags, the oldest waiting frame is dropped."""
-        item = (frame, np.array(depth, np.float32, copy=True))
+    def offer(self, frame: Frame, depth: np.ndarray | Callable[[], np.ndarray]) -> None:
+        """Queue a frame for fusion; when fusion lags, the oldest waiting frame is dropped. `depth` may be
+        a callable that gives it (made on the fusion thread, e.g. upsampled from a network's output)."""
+        item = (frame, depth if callable(depth) else np.array(depth, np.float32, copy=True))
         while True:
             try:
                 self._queue.put_nowait(item)
@@ -180,7 +182,7 @@ class LiveFusion:
                     return
                 continue
             try:
-                self.reconstruction.add(frame, depth)
+                self.reconstruction.add(frame, depth() if callable(depth) else depth)
             except Exception as exc:  # shown by the view; the thread must not die silently
                 self.error = f"fusion stopped: {exc}"
                 return

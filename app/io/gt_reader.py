@@ -2,11 +2,13 @@
 
 Decoding one SCARED scene_points frame costs about 0.3 s at 1280x1024, far over a frame's
 budget; the player asks `get(i)` each frame, shows what is there and lets metrics fill in as
-`on_ready` reports frames. Qt-free: the GUI forwards `on_ready` to its own thread.
+`on_ready` reports frames. The thread runs at a lower priority (Linux), so on a small machine it
+takes the CPU the display leaves rather than a share of it. Qt-free: the GUI forwards `on_ready` to its own thread.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,6 +21,21 @@ ReadFn = Callable[[int], "np.ndarray | None"]
 ReadyFn = Callable[[int, "np.ndarray | None"], None]
 
 
+NICE = 10  # the reader's niceness above the process's: decoding ground truth uses the CPU the display leaves
+
+
+def _lower_priority(nice: int) -> None:
+    """Lower the calling thread's scheduling priority by `nice` (Linux threads have their own); a
+    no-op where the platform has no per-thread priority or refuses."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:
+        pass
+
+
 class GroundTruthReader:
     """Reads `read(i)` on a worker thread; a newer request replaces one not yet started.
 
@@ -27,8 +44,9 @@ class GroundTruthReader:
     remembered in `errors` (its one-line message) and not asked again.
     """
 
-    def __init__(self, read: ReadFn, on_ready: ReadyFn | None = None, keep: int = 8):
+    def __init__(self, read: ReadFn, on_ready: ReadyFn | None = None, keep: int = 8, nice: int = NICE):
         self._read = read
+        self._nice = nice
         self._on_ready = on_ready
         self._keep = max(1, keep)
         self._done: OrderedDict[int, np.ndarray | None] = OrderedDict()
@@ -78,6 +96,7 @@ class GroundTruthReader:
             return self._done.get(index)
 
     def _loop(self) -> None:
+        _lower_priority(self._nice)
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._wanted is not None or self._closed)

@@ -11,8 +11,8 @@ import numpy as np
 
 from endodepth.analysis.comparison import GT, compare
 from endodepth.pipeline.processing import FrameResult
-from endodepth.pipeline.views import display_step
 from endodepth.vis.colormap import colorize
+from endodepth.vis.resample import display_step
 
 PANEL_WIDTH = 480  # pixels across of each comparison panel's image (the panels are small)
 
@@ -34,6 +34,8 @@ class ComparisonSnapshot:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> metric -> value
     difference_mean: float | None = None   # mean |difference| over the full-resolution map
     errors_label: str = ""                 # what `metrics` are errors against ("" when there are none)
+    earlier_metrics: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)  # frame -> metrics
+    # of frames analysed after they were shown (their ground truth came late), for the errors over time
 
 
 def errors_label(measured_against: str | None) -> str:
@@ -51,7 +53,7 @@ def comparison_snapshot(result: FrameResult, models: Sequence[str], colormap: st
     if len(names) < 2:
         return None
     gt = result.frame.gt_depth
-    comp = compare({n: result.results[n] for n in names}, gt=gt, valid=result.valid,
+    comp = compare({n: result.full_result(n) for n in names}, gt=gt, valid=result.frame_valid,
                    reference=reference if gt is None and reference in names else None)
     cmap = colormap or "turbo"
     lo, hi = comp.range

@@ -17,8 +17,8 @@ from endodepth.analysis.selectivity import SelectivityAccumulator, bin_edges_fro
 from endodepth.errors import EndoDepthError
 from endodepth.kinds import unit_of
 from endodepth.pipeline.processing import FrameResult
-from endodepth.pipeline.views import display_step
 from endodepth.vis.activation import activation_overlay
+from endodepth.vis.resample import display_step
 
 BINS = 32
 SPACING = "uniform"
@@ -87,12 +87,12 @@ class LiveSelectivity:
             self._accumulator = None
 
     def depth(self, result: FrameResult, model: str, scale: float | None) -> tuple[np.ndarray, str]:
-        """The depth that defines the bins on this frame and its unit."""
-        gt = result.frame.gt_depth
+        """The depth that defines the bins on this frame (at the frame's resolution) and its unit."""
+        gt, valid = result.frame.gt_depth, result.frame_valid
         if gt is not None:
-            return np.where(result.valid, gt, np.nan), "mm"
-        depth = result.depth[model] * (1.0 if scale is None else scale)
-        return np.where(result.valid, depth, np.nan), unit_of(result.results[model].kind, scale is not None)
+            return np.where(valid, gt, np.nan), "mm"
+        depth = result.full_depth(model) * (1.0 if scale is None else scale)
+        return np.where(valid, depth, np.nan), unit_of(result.results[model].kind, scale is not None)
 
     def update(self, result: FrameResult, model: str, scale: float | None = None) -> SelectivitySnapshot | None:
         """Add `model`'s features of the layer on this frame; None while there is nothing to show."""

@@ -20,6 +20,7 @@ from endodepth.models.base import DepthEstimator, DepthResult
 from endodepth.vis.backproject import backproject, stride_for_budget
 from endodepth.vis.colormap import PercentileRange, RangePolicy, colorize
 from endodepth.vis.masks import fov_mask, specular_mask
+from endodepth.vis.resample import display_step, sample_bilinear
 
 
 class FrameError(EndoDepthError):
@@ -42,6 +43,11 @@ class PostOptions:
     many points (None: no clouds). `fov`/`specular`: compute those masks (used to leave
     pixels out of clouds). `colormap`: colorize each model's depth with its range policy
     (None: leave colouring to the view). `range_policy`: factory of one policy per model.
+    `display_width`: None keeps every map at the frame's resolution (commands, exports); a width
+    (the viewer's) keeps the networks' output as it comes and samples depth, masks and colours on
+    the display grid `frame[::step, ::step]` at most that wide (the image item scales it on screen),
+    and the cloud at its own strided pixels; `FrameResult.full_output` gives the frame's resolution
+    where a protocol needs it (errors against ground truth, selectivity, exports).
     """
 
     max_points: int | None = 50_000
@@ -49,6 +55,7 @@ class PostOptions:
     specular: bool = False
     colormap: str | None = None
     range_policy: Callable[[], RangePolicy] = PercentileRange
+    display_width: int | None = None
 
 
 @dataclass
@@ -63,7 +70,10 @@ class FrameResult:
     `depth`: depth (never inverse depth) per model. `valid`: pixels inside the field of
     view and off highlights. `clouds`: per model (points (N,3) float32, colours (N,3)
     uint8) in the camera frame. `colors`/`ranges`: colorized depth and its (lo, hi) when
-    PostOptions.colormap is set.
+    PostOptions.colormap is set; `cloud_colors`: the points coloured by depth on that range.
+    `step`: `depth`, `valid`, `fov`, `specular` and `colors` hold the display grid
+    `frame.rgb[::step, ::step]` (1: the frame's resolution); `frame_valid` is `valid` at the
+    frame's resolution; `align_corners`: each model's interpolation convention, for `full_output`.
     """
 
     frame: Frame
@@ -77,11 +87,35 @@ class FrameResult:
     clouds: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
     colors: dict[str, np.ndarray] = field(default_factory=dict)
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    cloud_colors: dict[str, np.ndarray] = field(default_factory=dict)
+    step: int = 1
+    frame_valid: np.ndarray | None = None
+    align_corners: dict[str, bool] = field(default_factory=dict)
+    _full: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def index(self) -> int:
         """Index of the frame in its source."""
         return self.frame.index
+
+    def full_output(self, name: str) -> np.ndarray:
+        """Model `name`'s output at the frame's resolution (upsampled once, as `predict` would)."""
+        if name not in self._full:
+            self._full[name] = sample_bilinear(self.results[name].output, self.frame.rgb.shape[:2], 1,
+                                               self.align_corners.get(name, True))
+        return self._full[name]
+
+    def full_result(self, name: str) -> DepthResult:
+        """Model `name`'s DepthResult with its output at the frame's resolution."""
+        res = self.results[name]
+        output = self.full_output(name)
+        return res if output is res.output else dataclasses.replace(res, output=output, uncertainty=None)
+
+    def full_depth(self, name: str) -> np.ndarray:
+        """Model `name`'s depth at the frame's resolution."""
+        if self.step == 1 and name in self.depth:
+            return self.depth[name]
+        return as_depth(self.full_output(name), self.results[name].kind)
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -161,29 +195,43 @@ class Pipeline:
         return FrameResult(frame, results, timings)
 
     def post_process(self, out: FrameResult) -> FrameResult:
-        """Add what the views need to a predicted frame: depth, masks, clouds, colours."""
+        """Add what the views need to a predicted frame: depth, masks, clouds, colours (on the
+        display grid when PostOptions.display_width is set)."""
         t0 = time.perf_counter()
         post, rgb = self.post, out.frame.rgb
+        height, width = rgb.shape[:2]
         mask = out.frame.mask
-        valid = np.ones(rgb.shape[:2], dtype=bool) if mask is None else mask.astype(bool)
+        valid = np.ones((height, width), dtype=bool) if mask is None else mask.astype(bool)
         if post.fov:
             out.fov = fov_mask(rgb)
             valid &= out.fov
         if post.specular:
             out.specular = specular_mask(rgb)
             valid &= ~out.specular
+        step = out.step = 1 if post.display_width is None else display_step(width, post.display_width)
+        out.frame_valid = valid
+        if step > 1:
+            valid = valid[::step, ::step]
+            out.fov = None if out.fov is None else out.fov[::step, ::step]
+            out.specular = None if out.specular is None else out.specular[::step, ::step]
         out.valid = valid
         for name, res in out.results.items():
-            depth = as_depth(res.output, res.kind)
-            out.depth[name] = depth
+            model = self.models.get(name)
+            align = out.align_corners[name] = bool(getattr(model, "align_corners", True))
+            depth = out.depth[name] = as_depth(sample_bilinear(res.output, (height, width), step, align), res.kind)
             if post.max_points:
-                stride = stride_for_budget(*depth.shape, post.max_points)
-                out.clouds[name] = backproject(depth, out.frame.K, valid, stride, rgb)
+                stride = stride_for_budget(height, width, post.max_points)
+                z = depth if stride == step else as_depth(
+                    sample_bilinear(res.output, (height, width), stride, align), res.kind)
+                out.clouds[name] = backproject(z, out.frame.K, out.frame_valid[::stride, ::stride], 1,
+                                               rgb[::stride, ::stride], pitch=stride)
             if post.colormap:
                 policy = self._ranges.setdefault(name, post.range_policy())
                 lo, hi = policy.update(depth, valid)
                 out.ranges[name] = (lo, hi)
                 out.colors[name] = colorize(depth, post.colormap, lo, hi, invalid=~valid)
+                if name in out.clouds:
+                    out.cloud_colors[name] = colorize(out.clouds[name][0][None, :, 2], post.colormap, lo, hi)[0]
         out.timings["post_ms"] = (time.perf_counter() - t0) * 1e3
         return out
 
@@ -196,11 +244,11 @@ class Pipeline:
 
     def _run_model(self, model: DepthEstimator, frame: Frame, layers: tuple[str, ...]) -> DepthResult:
         try:
-            return model.predict_frame(frame, layers)
+            return model.predict_frame(frame, layers, self.post.display_width is None)
         except Exception as exc:
             if not _is_oom(exc) or model.device.type != "cuda":
                 raise
         self.to_cpu()
         if self.on_notice is not None:
             self.on_notice(DeviceFallback("CUDA ran out of memory; the models now run on the CPU"))
-        return model.predict_frame(frame, layers)
+        return model.predict_frame(frame, layers, self.post.display_width is None)

@@ -23,9 +23,12 @@ ANALYSES = ("selectivity", "comparison")
 SAVED_POST = ("max_points", "specular", "colormap")  # the PostOptions a dump keeps (the range policy is the view's)
 
 
+DISPLAY_WIDTH = 640  # pixels across of the viewer's depth, masks and colours (twice a half-screen dock)
+
+
 def default_post() -> PostOptions:
-    """The viewer's post-processing: colours with the global range policy."""
-    return PostOptions(colormap="turbo", range_policy=range_policy_factory("global"))
+    """The viewer's post-processing: colours with the global range policy, on the display grid."""
+    return PostOptions(colormap="turbo", range_policy=range_policy_factory("global"), display_width=DISPLAY_WIDTH)
 
 
 @dataclass

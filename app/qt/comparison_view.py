@@ -147,8 +147,9 @@ class ComparisonView(QtWidgets.QWidget):
         if snap.errors_label != self.errors_label and snap.metrics:  # errors against another reference
             self.history.clear()
             self.errors_label = snap.errors_label
-        for name, row in snap.metrics.items():
-            self.history.setdefault(name, {})[snap.frame] = row
+        for frame, metrics in (*snap.earlier_metrics.items(), (snap.frame, snap.metrics)):
+            for name, row in metrics.items():
+                self.history.setdefault(name, {})[frame] = row
         self._draw_metrics()
         mean_diff = float("nan") if snap.difference_mean is None else snap.difference_mean
         errors = (f"; over time: {snap.errors_label}" if snap.metrics else

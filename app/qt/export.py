@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtWidgets
 
 from endodepth.io.detect import open_source
 from endodepth.pipeline.view_export import VIDEO_VIEWS, Cancelled, RangeExport, export_frame, export_range
+from endodepth.pipeline.views import full_view
 
 
 class RangeExporter(QtCore.QObject):
@@ -46,7 +47,8 @@ class ExportDialog(QtWidgets.QDialog):
         self.setWindowTitle("Export")
         self.worker, self.update_, self.colormap = worker, update, colormap
         result = update.result
-        self.view = update.view  # the primary model's view of this frame, as drawn
+        # the primary model's view of this frame as drawn, at the frame's resolution
+        self.view = full_view(result, update.primary, update.scale.get(update.primary), colormap)
         self.count = max(1, worker.frame_count())
         self.folder_edit = QtWidgets.QLineEdit(str(Path.home() / "endodepth-export"), self)
         browse = QtWidgets.QPushButton("Browse...", self)

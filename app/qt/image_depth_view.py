@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from endodepth.pipeline.views import RANGE_POLICIES, DepthView, range_policy_factory
-from endodepth.qt.depth_display import DepthColorBar, show_rgb
+from endodepth.qt.depth_display import DepthColorBar
 from endodepth.vis.backproject import pixel_to_point
 from endodepth.vis.colormap import COLORMAPS, lut
 
@@ -172,19 +172,35 @@ class ImageDepthView(QtWidgets.QWidget):
         self._apply_mode(self.mode_box.currentText())
 
     def show_depth(self, view: DepthView) -> None:
-        """Draw a frame and its colorized depth (as the worker coloured it)."""
-        first = self._view is None or self._view.rgb.shape != view.rgb.shape
+        """Draw a frame and its colorized depth (as the worker coloured it), each image stretched
+        over the frame's rectangle (the worker's display grid is scaled on screen)."""
+        old = self._view
+        first = old is None or (old.rgb.shape, old.step) != (view.rgb.shape, view.step)
         self._view = view
         self.uncertainty_box.setEnabled(view.uncertainty is not None)
         self._redraw()
         if first:
+            self._place(self._items())
             self.image_box.autoRange(padding=0)
+
+    def _items(self) -> tuple[pg.ImageItem, ...]:
+        return (self.image_item, self.depth_item, self.overlay_item, self.fov_item, self.specular_item,
+                self.uncertainty_item)
+
+    def _place(self, items) -> None:
+        """Stretch each shown image over the frame's rectangle in frame pixels (so the readout and
+        the view's range are in the frame's pixels whatever the grid)."""
+        view = self._view
+        height, width = view.rgb.shape[:2]
+        rect = QtCore.QRectF(0, 0, width * view.step, height * view.step)
+        for item in items:
+            if item.image is not None:
+                item.setRect(rect)
 
     def clear(self) -> None:
         """Forget the current file."""
         self._view = None
-        for item in (self.image_item, self.depth_item, self.overlay_item, self.fov_item,
-                     self.specular_item, self.uncertainty_item):
+        for item in self._items():
             item.clear()
 
     def options(self) -> dict:
@@ -204,25 +220,30 @@ class ImageDepthView(QtWidgets.QWidget):
         view = self._view
         if view is None:
             return
-        show_rgb(self.image_item, view.rgb)
+        self._show(self.image_item, view.rgb)
         if view.colors is not None:
-            show_rgb(self.depth_item, view.colors)
-            show_rgb(self.overlay_item, view.colors)
+            self._show(self.depth_item, view.colors)
+            self._show(self.overlay_item, view.colors)
         self.colorbar.show_depth(self.ranges.colormap_name, view.levels, view.unit)
         self._set_mask(self.fov_item, self.fov_box.isChecked(), None if view.fov is None else ~view.fov, "fov")
         self._set_mask(self.specular_item, self.specular_box.isChecked(), view.specular, "specular")
         show_unc = self.uncertainty_box.isChecked() and view.uncertainty is not None
         self.uncertainty_item.setVisible(show_unc)
         if show_unc:
-            unc = view.uncertainty
-            top = float(np.nanpercentile(unc, 99)) or 1.0
-            self.uncertainty_item.setImage(unc, autoLevels=False, levels=(0, top),
-                                           lut=lut("gray"))
+            self._show(self.uncertainty_item, view.uncertainty, levels=(0, view.uncertainty_top), lut=lut("gray"))
+
+    def _show(self, item: pg.ImageItem, image: np.ndarray, **options) -> None:
+        """setImage (uint8 RGB as it is unless `options` say otherwise), placing the item over the
+        frame again when the image's shape changed."""
+        before = None if item.image is None else item.image.shape[:2]
+        item.setImage(image, autoLevels=False, **{"levels": None, **options})
+        if before != image.shape[:2]:
+            self._place([item])
 
     def _set_mask(self, item: pg.ImageItem, show: bool, mask: np.ndarray | None, kind: str) -> None:
         item.setVisible(show and mask is not None)
         if show and mask is not None:
-            show_rgb(item, mask_rgba(mask, OVERLAY_COLORS[kind]))
+            self._show(item, mask_rgba(mask, OVERLAY_COLORS[kind]))
 
     def _apply_mode(self, mode: str) -> None:
         layout = self.canvas.ci
@@ -246,7 +267,7 @@ class ImageDepthView(QtWidgets.QWidget):
             if box.isVisible() and box.sceneBoundingRect().contains(pos):
                 p = box.mapSceneToView(pos)
                 u, v = int(np.floor(p.x())), int(np.floor(p.y()))
-                height, width = view.depth.shape
+                width, height = view.size
                 if 0 <= u < width and 0 <= v < height:
                     self._report(u, v)
                     return
@@ -254,8 +275,8 @@ class ImageDepthView(QtWidgets.QWidget):
 
     def _report(self, u: int, v: int) -> None:
         view = self._view
-        z = float(view.depth[v, u])
-        if not np.isfinite(z) or not view.valid[v, u]:
+        z = view.depth_at(u, v)
+        if not np.isfinite(z):
             text = f"(u={u}, v={v})  no depth"
         else:
             x, y, zz = pixel_to_point(u, v, z, view.K)

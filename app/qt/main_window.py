@@ -321,7 +321,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if key == "image":
             self.image_view.show_depth(update.view)
         elif key == "cloud":
-            self.cloud_view.show_depth(update.view, self.image_view.ranges.colormap_name)
+            self.cloud_view.show_depth(update.view)
         elif key == "selectivity" and update.selectivity is not None:
             self.selectivity_view.show_snapshot(update.selectivity, update.result.frame.rgb)
         elif key == "comparison" and update.comparison is not None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from endodepth.io.gt_cache import cache_root, clear_cache
 from endodepth.qt import settings as prefs
 from endodepth.qt.export import ExportDialog
 from endodepth.qt.help_dialog import KEYS, HelpDialog
@@ -34,6 +35,7 @@ def build_menus(window) -> QtWidgets.QMenu:
     recent = file_menu.addMenu("Open &recent")
     file_menu.addSeparator()
     add_action(file_menu, "&Export...", "export", lambda: export(window))
+    add_action(file_menu, "Clear ground-truth cache", None, lambda: clear_gt_cache(window))
     file_menu.addSeparator()
     add_action(file_menu, "&Save session...", "save_session", lambda: save_session(window))
     add_action(file_menu, "Open sess&ion...", "open_session", lambda: open_session(window))
@@ -109,6 +111,13 @@ def export(window) -> None:
         return
     window.play(False)
     ExportDialog(window, window.worker, window.last_update, window.image_view.ranges.colormap_name).exec()
+
+
+def clear_gt_cache(window) -> None:
+    """Delete the decoded ground truth kept in the user cache folder (io.gt_cache) and say how much."""
+    root = cache_root()
+    freed = clear_cache(root)
+    window.show_notice(f"ground-truth cache cleared: {freed / 2**20:.1f} MB freed in {root}")
 
 
 def save_session(window) -> None:

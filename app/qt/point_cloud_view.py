@@ -12,13 +12,11 @@ from pyqtgraph.opengl.GLViewWidget import GLViewMixin
 from PySide6 import QtCore, QtGui, QtOpenGL, QtWidgets
 
 from endodepth.io.measurements import Measurement, measurement_from_dict, write_measurements_csv
-from endodepth.pipeline.views import DepthView
-from endodepth.vis.backproject import stride_for_budget, to_keyframe
+from endodepth.pipeline.views import ACCUMULATED_FRAMES, DepthView
+from endodepth.vis.backproject import stride_for_budget
 from endodepth.vis.camera import camera_fit, to_display
-from endodepth.vis.colormap import colorize
 
 DEFAULT_BUDGET = 30_000  # software OpenGL (no GPU) draws this many points in ~10 ms; raise it with a GPU
-ACCUMULATED_FRAMES = 8
 PICK_RADIUS_PX = 25.0
 VIEW_ELEVATION, VIEW_AZIMUTH = 20.0, 30.0  # degrees off the endoscope's axis for the initial view
 
@@ -172,7 +170,6 @@ class PointCloudView(QtWidgets.QWidget):
         column.addLayout(measure)
 
         self.points = np.zeros((0, 3), np.float32)
-        self.colors = np.zeros((0, 3), np.uint8)
         self.stride = 1
         self.unit = "relative"
         self.measurements: list[Measurement] = []
@@ -181,7 +178,6 @@ class PointCloudView(QtWidgets.QWidget):
         self._frame_index = 0
         self._needs_reset = True
         self._view: DepthView | None = None
-        self._colormap = "turbo"
 
         self.reset_button.clicked.connect(self.reset_view)
         self.gl_view.picked.connect(self.pick_at)
@@ -191,9 +187,9 @@ class PointCloudView(QtWidgets.QWidget):
         self.budget_box.valueChanged.connect(self.budget_changed)
         self.accumulate_box.toggled.connect(lambda _: (self._history.clear(), self._rebuild()))
 
-    def show_depth(self, view: DepthView, colormap: str) -> None:
-        """Draw a frame's cloud (colormap colours it by depth, as the image view does)."""
-        self._view, self._colormap = view, colormap
+    def show_depth(self, view: DepthView) -> None:
+        """Draw a frame's cloud (by depth in the image view's colours, or in the image's)."""
+        self._view = view
         self.accumulate_box.setEnabled(view.pose is not None)
         self._rebuild()
 
@@ -208,23 +204,23 @@ class PointCloudView(QtWidgets.QWidget):
         self._draw_picks()
 
     def _rebuild(self) -> None:
+        """Show the worker's cloud as it prepared it (colours, GL axes, keyframe coordinates)."""
         view = self._view
         if view is None or view.points is None:
             return
-        self.stride = stride_for_budget(*view.depth.shape, self.budget_box.value())
-        points, colors = view.points, view.point_colors
-        if self.color_box.currentIndex() == 1 or colors is None:
-            colors = colorize(points[None, :, 2], self._colormap, *view.levels)[0]
-        if self.accumulate_box.isChecked() and view.pose is not None:
-            keep = slice(None, None, ACCUMULATED_FRAMES)  # the accumulated cloud stays within the budget
-            self._history.append((to_keyframe(points[keep], view.pose), colors[keep]))
-            points = np.concatenate([p for p, _ in self._history])
-            colors = np.concatenate([c for _, c in self._history])
+        self.stride = stride_for_budget(*view.size[::-1], self.budget_box.value())
+        points, shown = view.points, view.display_points
+        by_depth = self.color_box.currentIndex() == 1 or view.point_rgba is None
+        rgba = view.point_depth_rgba if by_depth else view.point_rgba
+        if rgba is None:
+            rgba = np.ones((len(points), 4), np.float32)
+        if self.accumulate_box.isChecked() and view.keyframe_points is not None:
+            # every ACCUMULATED_FRAMES-th point of each frame: the accumulated cloud stays within the budget
+            self._history.append((*view.keyframe_points, rgba[::ACCUMULATED_FRAMES]))
+            points, shown, rgba = (np.concatenate(parts) for parts in zip(*self._history, strict=True))
         self._frame_index = view.index
-        self.points, self.colors, self.unit = points, colors, view.unit
-        rgba = np.ones((len(colors), 4), np.float32)
-        rgba[:, :3] = colors / 255.0
-        self.scatter.setData(pos=to_display(points), color=rgba)
+        self.points, self.unit = points, view.unit
+        self.scatter.setData(pos=shown, color=rgba)
         note = "" if not view.K_assumed else "  K assumed (default FOV: fx=0.82W, fy=1.02H)"
         self.info.setText(f"{len(points):,} points, stride {self.stride}, units: {view.unit}{note}")
         if self._needs_reset and len(points):

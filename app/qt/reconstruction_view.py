@@ -3,6 +3,7 @@ work on its own thread; this widget only forwards frames and draws snapshots a f
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -145,19 +146,22 @@ class ReconstructionView(QtWidgets.QWidget):
 
     @QtCore.Slot(object)
     def offer_update(self, update) -> None:
-        """Forward a worker result (its primary model's depth) to the fusion while fusing; cheap and non-blocking."""
+        """Forward a worker result (its primary model's depth at the frame's resolution) to the fusion while
+        fusing; cheap and non-blocking. Frames whose ground truth is still being read are left out."""
         result = update.result
-        if not self.start_button.isChecked() or update.primary not in result.results:
+        if not self.start_button.isChecked() or update.primary not in result.results or update.gt_pending:
             return
         if self._generation is not None and update.generation != self._generation:
             self.start_button.setChecked(False)  # another file or model: this reconstruction is finished
             return
         self._generation = update.generation
-        self.offer(result.frame, result.results[update.primary].output, result.results[update.primary].kind)
+        # upsampled to the frame on the fusion thread, not here
+        self.offer(result.frame, partial(result.full_output, update.primary), result.results[update.primary].kind)
 
-    def offer(self, frame, depth: np.ndarray, kind: str) -> None:
-        """Fuse `frame` with `depth` of `kind`; the first frame offered after Start sets up the reconstruction.
-        Each frame is fused once: shown again (a loop, a step back) it is passed over."""
+    def offer(self, frame, depth, kind: str) -> None:
+        """Fuse `frame` with `depth` of `kind` (an array, or a callable that returns it); the first frame
+        offered after Start sets up the reconstruction. Each frame is fused once: shown again (a loop, a
+        step back) it is passed over."""
         if frame.index in self._offered:
             return
         self._offered.add(frame.index)

@@ -9,8 +9,11 @@ tagged with the generation of the pipeline that produced them so the window can 
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import time
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 
 from PySide6 import QtCore
@@ -21,6 +24,7 @@ from endodepth.io.source import Source
 from endodepth.io.stereo import is_stereo_source
 from endodepth.models import DepthEstimator, available, create, spec
 from endodepth.models.registry import resolve_device
+from endodepth.pipeline.deferred_gt import DeferredGroundTruth, defers
 from endodepth.pipeline.live_comparison import ComparisonSnapshot, comparison_snapshot
 from endodepth.pipeline.live_selectivity import LiveSelectivity, SelectivitySnapshot, no_layers_note
 from endodepth.pipeline.processing import DeviceFallback, FrameResult, Pipeline
@@ -28,9 +32,11 @@ from endodepth.pipeline.runner import Runner
 from endodepth.pipeline.source_models import fit_to_source, stereo_models
 from endodepth.pipeline.viewer_state import ViewerState
 from endodepth.pipeline.views import DepthView, depth_view, scales_to_mm
+from endodepth.threads import ensure_applied
 
 DEFAULT_MODEL = "default"
 FALLBACK_MODEL = "meter-xxs"
+AWAITING_GT = 8  # shown frames kept while their ground truth is read, to analyse them when it arrives
 
 
 @dataclass
@@ -44,6 +50,7 @@ class Update:
     comparison: ComparisonSnapshot | None = None
     view: DepthView | None = None  # the primary model's depth as the main views draw it
     prepare_ms: float = 0.0        # time the worker spent deriving the above (inference thread)
+    gt_pending: bool = False       # the frame has ground truth still being read: analyses come later
 
     @property
     def generation(self) -> int:
@@ -81,6 +88,13 @@ class Worker(QtCore.QObject):
         self._cache: dict[tuple[str, str], DepthEstimator] = {}
         self._models: dict[str, DepthEstimator] = {}
         self._built: tuple[tuple[str, ...], str] | None = None
+        self._gt: DeferredGroundTruth | None = None
+        self._awaiting: OrderedDict[int, FrameResult] = OrderedDict()  # shown before their ground truth
+        self._late: dict[str, object] = {}  # analyses of frames whose ground truth came after they were shown
+        self._held_scale: dict[str, float] = {}  # the last ground-truth scale, for frames still waiting
+        self._shown: Update | None = None  # the last frame handed to the window
+        self._lock = threading.Lock()
+        self.threads = ensure_applied()
         self._open.connect(self._do_open)
         # queued even from the worker's own thread: a build asked for while opening runs after `opened`
         self._build.connect(self._do_models, QtCore.Qt.ConnectionType.QueuedConnection)
@@ -128,8 +142,11 @@ class Worker(QtCore.QObject):
         return self._runner.playing
 
     def stats(self) -> dict:
-        """The Runner's live numbers (Runner.stats)."""
-        return self._runner.stats()
+        """The Runner's live numbers (Runner.stats), the thread budget and whether ground truth is
+        still being read (indexed or decoded)."""
+        gt = self._gt
+        return {**self._runner.stats(), "thread_budget": self.threads.describe(), "threads": self.threads.short(),
+                "gt_pending": gt is not None and gt.pending}
 
     def frame_count(self) -> int:
         """Frames of the opened source (0 before one is open)."""
@@ -149,8 +166,15 @@ class Worker(QtCore.QObject):
         return no_layers_note(bool(getattr(self._models.get(self.state.primary), "needs_stereo", False)))
 
     def stop(self, timeout: float = 5.0) -> None:
-        """End the Runner's threads (waiting up to `timeout` s for the frame in flight)."""
+        """End the Runner's threads (waiting up to `timeout` s for the frame in flight) and the
+        ground-truth reader."""
         self._runner.stop(timeout)
+        self._close_gt()
+
+    def _close_gt(self) -> None:
+        gt, self._gt = self._gt, None
+        if gt is not None:
+            gt.close()
 
     # --- state changes (the caller's thread) -------------------------------------------
 
@@ -190,7 +214,10 @@ class Worker(QtCore.QObject):
         if not stereo:  # models that need stereo never run on a mono source (they are replaced below)
             self._models = {n: m for n, m in self._models.items() if not m.needs_stereo}
             self._built = None
+        old_gt, self._gt = self._gt, DeferredGroundTruth(source, self._on_gt_ready) if defers(source) else None
         generation = self._install()
+        if old_gt is not None:
+            old_gt.close()
         if old is not None:
             old.close()
         self.state.set_file(path, layout, stereo, bool(source.has_ground_truth))
@@ -243,9 +270,15 @@ class Worker(QtCore.QObject):
     def _install(self) -> int:
         """A new Pipeline for the current source and models; the Runner's generation bumps."""
         self.selectivity.reset()
+        with self._lock:
+            self._awaiting.clear()
+            self._late.clear()
+            self._held_scale.clear()
+            self._shown = None
         if self._source is None or not self._models:
             return self._runner.set_pipeline(None)
-        pipeline = Pipeline(self._source, self._models, layers=self._layers(), post=self.state.post)
+        source = self._source if self._gt is None else self._gt.source
+        pipeline = Pipeline(source, self._models, layers=self._layers(), post=self.state.post)
         return self._runner.set_pipeline(pipeline)
 
     def _layers(self) -> dict[str, tuple[str, ...]]:
@@ -255,26 +288,86 @@ class Worker(QtCore.QObject):
     # --- Runner callbacks (inference thread) -------------------------------------------
 
     def _on_result(self, result: FrameResult) -> None:
-        """Derive everything the views draw here, off the GUI thread, then hand it over."""
+        """Derive everything the views draw here, off the GUI thread, then hand it over. A frame
+        whose ground truth is still being read is shown at once (with the last ground-truth scale)
+        and analysed when its ground truth arrives (`_on_gt_ready`)."""
         start = time.perf_counter()
-        state = self.state
-        primary = state.primary
-        update = Update(result, primary)
-        if primary in result.results:
-            try:
-                update.scale = scales_to_mm(result, state.align_to_gt)
+        update = Update(result, self.state.primary)
+        update.gt_pending = self._gt is not None and not self._gt.attach(result.frame)
+        if update.gt_pending:
+            with self._lock:
+                self._awaiting[result.index] = result
+                while len(self._awaiting) > AWAITING_GT:
+                    self._awaiting.popitem(last=False)
+        self._prepare(update)
+        update.prepare_ms = 1e3 * (time.perf_counter() - start)
+        with self._lock:
+            self._shown = update
+        self.result.emit(update)
+
+    def _prepare(self, update: Update) -> None:
+        """Scale, analyses (unless the ground truth is pending) and the primary model's view."""
+        result, primary, state = update.result, update.primary, self.state
+        if primary not in result.results:
+            return
+        try:
+            update.scale = scales_to_mm(result, state.align_to_gt)
+            with self._lock:
+                if update.gt_pending:
+                    update.scale = {**{k: v for k, v in self._held_scale.items() if state.align_to_gt},
+                                    **update.scale}
+                elif result.frame.gt_depth is not None:
+                    self._held_scale = dict(update.scale)
+            if not update.gt_pending:
                 if "selectivity" in state.analyses:
                     update.selectivity = self.selectivity.update(result, primary, update.scale.get(primary))
                 if "comparison" in state.analyses:
                     update.comparison = comparison_snapshot(result, state.compared, state.post.colormap,
                                                             state.reference)
-            except Exception as exc:
-                self.error.emit(f"analysis failed on frame {result.index}: {_message(exc)}")
-                traceback.print_exc()
-                update.selectivity = update.comparison = None
-            update.view = depth_view(result, primary, update.scale.get(primary))
-        update.prepare_ms = 1e3 * (time.perf_counter() - start)
-        self.result.emit(update)
+        except Exception as exc:
+            self.error.emit(f"analysis failed on frame {result.index}: {_message(exc)}")
+            traceback.print_exc()
+            update.selectivity = update.comparison = None
+        self._take_late(update)
+        update.view = depth_view(result, primary, update.scale.get(primary))
+
+    def _take_late(self, update: Update) -> None:
+        """Put the analyses of earlier frames whose ground truth came late on `update`: the newest
+        selectivity, and every comparison's errors (the newest comparison is drawn)."""
+        with self._lock:
+            late, self._late = self._late, {}
+        update.selectivity = update.selectivity or late.get("selectivity")
+        comparisons = late.get("comparison", [])
+        if update.comparison is None and comparisons:
+            update.comparison = comparisons.pop()
+        if update.comparison is not None:
+            for snap in comparisons:
+                update.comparison.earlier_metrics[snap.frame] = snap.metrics
+
+    def _on_gt_ready(self, index: int, depth) -> None:
+        """Ground truth of a shown frame arrived (reader thread): analyse that frame now. The frame
+        on display while paused is drawn again at once; during playback the analyses ride along
+        with the next frame."""
+        with self._lock:
+            result = self._awaiting.pop(index, None)
+        if result is None or result.generation != self._runner.generation:
+            return
+        result.frame.gt_depth = depth
+        update = Update(result, self.state.primary)
+        self._prepare(update)
+        if not self._runner.playing and self._runner.position == index:
+            self.result.emit(update)
+            return
+        with self._lock:
+            if update.selectivity is not None:
+                self._late["selectivity"] = update.selectivity
+            if update.comparison is not None:
+                self._late.setdefault("comparison", []).append(update.comparison)
+            shown = self._shown
+        if not self._runner.playing and shown is not None and shown.generation == result.generation:
+            again = dataclasses.replace(shown, selectivity=None, comparison=None)  # no next frame to ride on
+            self._take_late(again)
+            self.result.emit(again)
 
     def _on_error(self, exc: Exception) -> None:
         if isinstance(exc, DeviceFallback):

@@ -28,11 +28,13 @@ def stride_for_budget(height: int, width: int, max_points: int) -> int:
 
 def backproject(
     depth: np.ndarray, K: np.ndarray, mask: np.ndarray | None = None, stride: int = 1,
-    rgb: np.ndarray | None = None,
+    rgb: np.ndarray | None = None, pitch: int = 1,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Points (N, 3) float32 of every `stride`-th pixel with finite depth > 0 inside `mask`.
 
     Returns the points and, when `rgb` (H, W, 3) uint8 is given, their colours (N, 3) uint8.
+    `pitch`: `depth`, `mask` and `rgb` were already sampled every `pitch` pixels of the image `K`
+    belongs to (their pixel (r, c) is the image's (r * pitch, c * pitch)).
     """
     depth = np.asarray(depth, dtype=np.float32)
     if depth.ndim != 2:
@@ -44,8 +46,8 @@ def backproject(
         ok &= np.asarray(mask, dtype=bool)[::stride, ::stride]
     rows, cols = np.nonzero(ok)
     zs = z[rows, cols]
-    u = cols.astype(np.float32) * stride
-    v = rows.astype(np.float32) * stride
+    u = cols.astype(np.float32) * (stride * max(1, int(pitch)))
+    v = rows.astype(np.float32) * (stride * max(1, int(pitch)))
     fx, fy, cx, cy = (np.float32(K[0, 0]), np.float32(K[1, 1]), np.float32(K[0, 2]), np.float32(K[1, 2]))
     points = np.empty((zs.size, 3), dtype=np.float32)
     points[:, 0] = (u - cx) * zs / fx

@@ -4,6 +4,7 @@
 import threading
 
 import numpy as np
+import pytest
 
 from endodepth.errors import InputError
 from endodepth.io.gt_reader import GroundTruthReader
@@ -82,3 +83,25 @@ def test_reads_a_keyframe_beside_deferred_frames(keyframe):
             np.testing.assert_array_equal(z[~np.isnan(expected)], expected[~np.isnan(expected)])
         finally:
             reader.close()
+
+
+def test_the_reader_thread_runs_at_a_lower_priority():
+    import os
+    import threading
+
+    if not hasattr(os, "setpriority"):
+        pytest.skip("no per-thread priority here")
+    seen = {}
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def read(i):
+        seen[i] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return np.zeros((1, 1), np.float32)
+
+    reader = GroundTruthReader(read, nice=5)
+    try:
+        reader.wait(0, 10)
+        assert seen[0] == min(19, here + 5)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here  # only the reader's
+    finally:
+        reader.close()

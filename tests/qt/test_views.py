@@ -51,3 +51,57 @@ def test_image_view_draws_masks_uncertainty_overlay_and_hover(qtbot):
     assert "no depth" in view.readout.text()
     view.show_depth(synthetic_view(with_uncertainty=False))
     assert not view.uncertainty_box.isEnabled() and not view.uncertainty_item.isVisible()
+
+
+def test_a_display_grid_is_stretched_over_the_frame_and_read_in_frame_pixels(qtbot):
+    import dataclasses
+
+    view = ImageDepthView()
+    qtbot.addWidget(view)
+    full = synthetic_view(with_uncertainty=True)
+    grid = dataclasses.replace(full, rgb=full.rgb[::2, ::2].copy(), depth=full.depth[::2, ::2].copy(),
+                               valid=full.valid[::2, ::2].copy(), colors=full.colors[::2, ::2].copy(),
+                               uncertainty=full.uncertainty[::2, ::2].copy(), fov=full.fov[::2, ::2].copy(),
+                               step=2, frame_size=(64, 48), uncertainty_top=7.5)
+    view.show_depth(grid)
+    view.fov_box.setChecked(True)
+    view.uncertainty_box.setChecked(True)
+    for item in (view.image_item, view.depth_item, view.fov_item, view.uncertainty_item):
+        rect = item.mapRectToParent(item.boundingRect())
+        assert (rect.width(), rect.height()) == (64.0, 48.0), item  # the frame's rectangle, in frame pixels
+    np.testing.assert_array_equal(view.depth_item.image, grid.colors)
+    assert view.uncertainty_item.levels is not None and tuple(view.uncertainty_item.levels) == (0, 7.5)
+    view._report(41, 11)  # frame pixel (41, 11) lies in grid pixel (20, 5)
+    z = float(full.depth[10, 40])
+    x, y, _ = pixel_to_point(41, 11, z, full.K)
+    assert f"(u=41, v=11)  depth {z:.4g} mm" in view.readout.text() and f"{x:.4g}, {y:.4g}" in view.readout.text()
+
+
+def test_the_cloud_draws_the_worker_colours_and_accumulates_its_keyframe_points(qtbot, scared_keyframe):
+    from endodepth.io.detect import open_source
+    from endodepth.models import create
+    from endodepth.pipeline.processing import Pipeline
+    from endodepth.pipeline.viewer_state import default_post
+    from endodepth.pipeline.views import ACCUMULATED_FRAMES, depth_view
+    from endodepth.qt.point_cloud_view import PointCloudView
+    from endodepth.vis.backproject import to_keyframe
+    from endodepth.vis.camera import to_display
+    from endodepth.vis.colormap import colorize
+
+    with open_source(scared_keyframe) as source:
+        pipe = Pipeline(source, [create("baseline-shading")], post=default_post())
+        views = [depth_view(pipe.process(i), "baseline-shading", 40.0) for i in (0, 1)]
+    cloud = PointCloudView()
+    qtbot.addWidget(cloud)
+    cloud.color_box.setCurrentIndex(1)  # depth colours
+    cloud.show_depth(views[0])
+    first = views[0]
+    lo, hi = first.levels
+    expected = colorize(first.points[None, :, 2], "turbo", lo, hi)[0] / 255.0
+    np.testing.assert_allclose(cloud.scatter.color[:, :3], expected, atol=1 / 255 + 1e-6)
+    np.testing.assert_allclose(cloud.scatter.pos, to_display(first.points), rtol=1e-6)
+    cloud.accumulate_box.setChecked(True)
+    cloud.show_depth(views[1])
+    kept = [to_keyframe(v.points[::ACCUMULATED_FRAMES], v.pose) for v in views]
+    np.testing.assert_allclose(cloud.points, np.concatenate(kept), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(cloud.scatter.pos, to_display(np.concatenate(kept)), rtol=1e-5, atol=1e-4)

@@ -27,7 +27,8 @@ def test_open_shows_frame_colorized_depth_and_strided_cloud(window, qtbot, wait_
     expected_rgb = open_source(image_folder).frame(0).rgb
     np.testing.assert_array_equal(window.image_view.image_item.image, expected_rgb)
 
-    depth = as_depth(result.results[SHADING].output, result.results[SHADING].kind)
+    assert result.step == 1  # an 80-pixel frame is its own display grid
+    depth = as_depth(result.full_output(SHADING), result.results[SHADING].kind)
     valid = result.valid & np.isfinite(depth) & (depth > 0)
     lo, hi = np.percentile(depth[valid], (1, 99))  # the default policy: running range of 1-99 % percentiles
     assert result.ranges[SHADING] == pytest.approx((lo, hi))
