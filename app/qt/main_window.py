@@ -14,6 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from endodepth.models import available
 from endodepth.pipeline.stats import RollingWindow
 from endodepth.qt import settings as prefs
+from endodepth.qt.adapt_dialog import stop_adapting
 from endodepth.qt.comparison_view import ComparisonView
 from endodepth.qt.image_depth_view import ImageDepthView
 from endodepth.qt.menus import build_menus
@@ -418,6 +419,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def shutdown(self) -> None:
         """Stop the runner threads and the worker thread."""
         self.stats_timer.stop()
+        stop_adapting(self)
         self.worker.stop(timeout=30.0)  # a slow model on the CPU may need seconds to finish its frame
         self.worker_thread.quit()
         self.worker_thread.wait(5000)

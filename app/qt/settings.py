@@ -48,16 +48,19 @@ def saved_state(store: QtCore.QSettings) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def recent_files(store: QtCore.QSettings) -> list[str]:
-    """Most recent first."""
-    return [str(p) for p in read_value(store, "recent", [])]
+RECENT_FILES, RECENT_MODELS = "recent", "recent_models"  # the keys of the two recent lists
 
 
-def add_recent(store: QtCore.QSettings, path: str | Path) -> list[str]:
-    """Put `path` first in the recent list (no duplicates, at most MAX_RECENT) and return the list."""
+def recent_files(store: QtCore.QSettings, key: str = RECENT_FILES) -> list[str]:
+    """Most recent first (opened files, or with RECENT_MODELS the checkpoints adapted or loaded)."""
+    return [str(p) for p in read_value(store, key, [])]
+
+
+def add_recent(store: QtCore.QSettings, path: str | Path, key: str = RECENT_FILES) -> list[str]:
+    """Put `path` first in the recent list `key` (no duplicates, at most MAX_RECENT) and return the list."""
     path = str(Path(path).resolve())
-    items = [path] + [p for p in recent_files(store) if p != path]
-    store.setValue("recent", items[:MAX_RECENT])
+    items = [path] + [p for p in recent_files(store, key) if p != path]
+    store.setValue(key, items[:MAX_RECENT])
     return items[:MAX_RECENT]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import sys
 import threading
@@ -47,10 +48,12 @@ from endodepth.train.pseudo_labels import (
 from endodepth.train.trainer import augment
 
 OBJECTIVES = ("auto", "stereo", "mono", "pseudo")
+STEREO_TEACHER = "stereo"  # the registered stereo model, the teacher of objective stereo
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
 DEFAULT_STEPS = {"mono": 100, "pseudo": 120, "stereo": 120}
 DEFAULT_BATCH = {"mono": 4, "pseudo": 6, "stereo": 6}
 Progress = Callable[[int, int, dict], None]
+Stage = Callable[[str], None]
 
 
 class AdaptCancelled(EndoDepthError):
@@ -102,6 +105,18 @@ def check_output(out: Path) -> None:
         raise InputError(out, f"checkpoint must end in {', '.join(CHECKPOINT_SUFFIXES)}")
 
 
+def default_output(source_path: str | Path, fallback: Path | None = None) -> Path:
+    """Where an adapted checkpoint goes by default: beside the video (or folder), named after it,
+    `<name>.adapted.safetensors` (`-2`, `-3`... when taken); in `fallback` when that folder is read-only."""
+    source_path = Path(source_path).resolve()
+    folder = source_path.parent
+    if not os.access(folder, os.W_OK):
+        folder = fallback or Path.home() / "endodepth-models"
+    stem = source_path.stem if source_path.is_file() else source_path.name
+    candidates = (folder / f"{stem}.adapted{'' if n == 1 else f'-{n}'}.safetensors" for n in range(1, 1000))
+    return next(p for p in candidates if not p.exists())
+
+
 def parse_range(text: str, count: int) -> tuple[int, int]:
     """`A:B` (either side may be empty) as a clipped [A, B) range of `count` frames; bad text -> EndoDepthError."""
     a, sep, b = text.partition(":")
@@ -127,7 +142,7 @@ def resolve_objective(objective: str, source: Source) -> str:
 
 def stereo_teacher(device: str = "cpu") -> Teacher:
     """The stereo model as a teacher: metric depth of the left view, its confidence and holes."""
-    return model_teacher(models.create("stereo", device=device))
+    return model_teacher(models.create(STEREO_TEACHER, device=device))
 
 
 def _rgb_small(frame: Frame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -156,10 +171,11 @@ class AdaptJob:
     """One adaptation run: `run()` trains and writes the checkpoint and its card; `cancel()` stops it."""
 
     def __init__(self, source: Source, out: str | Path, options: AdaptOptions | None = None,
-                 teacher: Teacher | None = None, progress: Progress | None = None) -> None:
+                 teacher: Teacher | None = None, progress: Progress | None = None,
+                 stage: Stage | None = None) -> None:
         self.source, self.out = source, Path(out)
         self.opt = options or AdaptOptions()
-        self.progress = progress
+        self.progress, self.stage = progress, stage
         self._cancel = threading.Event()
         check_output(self.out)
         self.objective = resolve_objective(self.opt.objective, source)
@@ -251,10 +267,12 @@ class AdaptJob:
         t0 = time.perf_counter()
         torch.manual_seed(self.opt.seed)
         rng = np.random.default_rng(self.opt.seed)
+        self._stage("measuring the model before adapting" if self.source.has_ground_truth else "starting")
         before = self.evaluate()
         self._check_cancel()
         curve = self._train_mono(rng) if self.objective == "mono" else self._train_pseudo(rng)
         self.model.eval()
+        self._stage("measuring the adapted model" if before else "writing the checkpoint")
         after = self.evaluate()
         seconds = time.perf_counter() - t0
         card = self._card(curve, before, after, seconds)
@@ -269,6 +287,12 @@ class AdaptJob:
         if self.cancelled:
             raise AdaptCancelled(f"adapting to {self.source.path} was cancelled; nothing was written")
 
+    def _stage(self, text: str) -> None:
+        """Tell the caller what the job does now (between the steps' progress reports)."""
+        self._check_cancel()
+        if self.stage is not None:
+            self.stage(text)
+
     def _report(self, step: int, terms: dict) -> None:
         self._check_cancel()
         if self.progress is not None:
@@ -279,7 +303,10 @@ class AdaptJob:
         h, w = self.model.input_size
         size = (h // 2, w // 2)
         frames = (self.source[i] for i in self.train_indices)
-        labels, weights = pseudo_labels(frames, self.teacher, size, lambda _i: self._check_cancel())
+        count = len(self.train_indices)
+        labels, weights = pseudo_labels(frames, self.teacher, size,
+                                        lambda i: self._stage(f"teacher labels {i}/{count}"))
+        self._stage("training")
         rgb, _ = self._load()
         optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
         maps = torch.cat([labels, weights], 1).permute(0, 2, 3, 1).numpy()
@@ -297,7 +324,9 @@ class AdaptJob:
 
     def _train_mono(self, rng: np.random.Generator) -> list[dict]:
         """Photometric self-supervision on triples; the first `pose_warmup` of the steps train only the pose network."""
+        self._stage("loading frames")
         rgb, K = self._load()
+        self._stage("training")
         k = self.opt.frame_step
         positions = {idx: p for p, idx in enumerate(self.train_indices)}
         centres = [i for i in self.train_indices if i - k in positions and i + k in positions]
@@ -355,7 +384,7 @@ class AdaptJob:
         card = {
             "model": ADAPTED, "base_model": self.opt.model, "source": str(self.source.path),
             "objective": self.objective,
-            "teacher": {"pseudo": self.opt.teacher, "stereo": "stereo"}.get(self.objective),
+            "teacher": {"pseudo": self.opt.teacher, "stereo": STEREO_TEACHER}.get(self.objective),
             "frames": {"range": list(self.train_range), "used": len(self.train_indices),
                        "first": self.train_indices[0], "last": self.train_indices[-1]},
             "intrinsics_assumed": bool(getattr(self.source, "intrinsics_assumed", True)),
