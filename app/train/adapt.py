@@ -2,7 +2,8 @@
 
 Objectives (none reads ground truth; held-out frames are never trained on):
 - `pseudo`: a teacher's depth (another model) as confidence-weighted, scale-invariant labels;
-- `stereo`: the same with the stereo depth of the left/right views as the teacher (metric);
+- `stereo`: the same with the stereo depth of the left/right views as the teacher (metric), plus the
+  left-right photometric loss of the right view warped into the left by the student's depth (`train.stereo_term`);
 - `mono`: monodepth2's self-supervised photometric loss on frame triples (t-1, t, t+1) with a
   pose network trained alongside, through the source's intrinsics.
 The job is Qt-free: a progress callback reports each step and `cancel()` stops it before any
@@ -45,6 +46,7 @@ from endodepth.train.pseudo_labels import (
     pseudo_label_loss,
     pseudo_labels,
 )
+from endodepth.train.stereo_term import StereoViews, small_pair
 from endodepth.train.trainer import augment
 
 OBJECTIVES = ("auto", "stereo", "mono", "pseudo")
@@ -299,24 +301,38 @@ class AdaptJob:
             self.progress(step, self.steps, terms)
 
     def _train_pseudo(self, rng: np.random.Generator) -> list[dict]:
-        """Distil the teacher's labels (computed once at half the input size) into the adapters."""
+        """Distil the teacher's labels (computed once at half the input size) into the adapters; objective
+        stereo adds the left-right photometric term (no flips then: they would mirror the pair's geometry)."""
         h, w = self.model.input_size
         size = (h // 2, w // 2)
-        frames = (self.source[i] for i in self.train_indices)
+        stereo = self.objective == "stereo"
+        rgbs, pairs, first = [], [], self.source[self.train_indices[0]]
+
+        def frames():  # one pass over the source: the teacher reads each frame, the student's views are kept
+            for i in self.train_indices:
+                frame = self.source[i]
+                rgbs.append(_rgb_small(frame, self.model.input_size)[0])
+                if stereo:
+                    pairs.append(small_pair(frame, size))
+                yield frame
+
         count = len(self.train_indices)
-        labels, weights = pseudo_labels(frames, self.teacher, size,
+        labels, weights = pseudo_labels(frames(), self.teacher, size,
                                         lambda i: self._stage(f"teacher labels {i}/{count}"))
         self._stage("training")
-        rgb, _ = self._load()
+        rgb = np.stack(rgbs)
+        views = StereoViews.build(pairs, first.stereo, first.size) if stereo else None
         optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
         maps = torch.cat([labels, weights], 1).permute(0, 2, 3, 1).numpy()
         curve = []
         for step in range(1, self.steps + 1):
             picks = rng.choice(len(rgb), min(self.batch_size, len(rgb)), replace=False)
-            x, target = augment(rgb[picks], maps[picks], rng)
+            x, target = augment(rgb[picks], maps[picks], rng, flips=not stereo)
             target = torch.from_numpy(np.ascontiguousarray(target)).permute(0, 3, 1, 2).to(self.model.device)
             depth = self._depth(self._tensor(x), size)
             terms = pseudo_label_loss(depth, target[:, :1], target[:, 1:])
+            if views is not None:
+                terms["stereo_photometric"] = views.loss(depth, target[:, :1], target[:, 1:], picks)
             self._step(optimizer, sum(terms.values()), self._scheduler_factor(step))
             curve.append({k: float(v.detach()) for k, v in terms.items()})
             self._report(step, curve[-1])

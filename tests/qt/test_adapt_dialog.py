@@ -40,6 +40,7 @@ def test_a_tiny_adapt_from_the_dialog_joins_the_model_list_and_the_comparison(
     assert out.is_file() and card_path(out).is_file()
     card = json.loads(card_path(out).read_text())
     assert (card["objective"], card["steps"], card["frames"]["range"]) == ("stereo", 3, [0, 4])
+    assert {"silog", "gradient", "stereo_photometric"} <= set(card["loss_curve"][0])
     assert len(dialog.losses) == 3 and dialog.curve.getData()[1].tolist() == pytest.approx(dialog.losses)
     assert dialog.progress.value() == 3 and "wrote" in dialog.status.text()
 
