@@ -52,7 +52,8 @@ from endodepth.train.trainer import augment
 OBJECTIVES = ("auto", "stereo", "mono", "pseudo")
 STEREO_TEACHER = "stereo"  # the registered stereo model, the teacher of objective stereo
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
-DEFAULT_STEPS = {"mono": 100, "pseudo": 120, "stereo": 120}
+# Defaults sized for <= 5 min on 2 CPU cores with the bundled model on a 10-300 frame clip (README, "Adapt").
+DEFAULT_STEPS = {"mono": 200, "pseudo": 200, "stereo": 200}
 DEFAULT_BATCH = {"mono": 4, "pseudo": 6, "stereo": 6}
 Progress = Callable[[int, int, dict], None]
 Stage = Callable[[str], None]
@@ -71,7 +72,7 @@ class AdaptOptions:
     teacher: str | None = None
     steps: int | None = None  # None: DEFAULT_STEPS of the objective
     frames: tuple[int, int] | None = None  # training range [A, B) of the source; None: all frames
-    max_frames: int = 300
+    max_frames: int = 150  # frames trained on, spread evenly over the range (the teacher labels each once)
     batch_size: int | None = None
     lr: float = 2e-3
     pose_lr: float = 5e-4
