@@ -13,7 +13,7 @@ from endodepth.io.plain import write_plain
 from endodepth.kinds import finite_positive
 from endodepth.models import create
 from endodepth.synth import render_sequence
-from endodepth.train.adapt import AdaptCancelled, AdaptJob, AdaptOptions, card_path
+from endodepth.train.adapt import AdaptCancelled, AdaptJob, AdaptOptions, card_path, default_output
 from endodepth.train.pseudo_labels import TeacherLabel, model_teacher, pseudo_labels
 
 W, H = 96, 80
@@ -158,3 +158,22 @@ def test_bad_input_is_one_line_and_exit_2(one_frame, tmp_path, capsys, args, mes
 def test_output_folder_is_refused(clip, tmp_path, capsys):
     assert main(["adapt", str(clip), "--out", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_the_default_output_is_beside_the_video_named_after_it(tmp_path):
+    video = tmp_path / "case7.mp4"
+    video.write_bytes(b"")
+    assert default_output(video) == tmp_path / "case7.adapted.safetensors"
+    (tmp_path / "case7.adapted.safetensors").write_bytes(b"")
+    assert default_output(video) == tmp_path / "case7.adapted-2.safetensors"  # never over an earlier one
+    folder = tmp_path / "keyframe_1"
+    folder.mkdir()
+    assert default_output(folder) == tmp_path / "keyframe_1.adapted.safetensors"
+
+
+def test_a_read_only_folder_sends_the_default_output_elsewhere(tmp_path, monkeypatch):
+    video = tmp_path / "ro" / "endo.mp4"
+    video.parent.mkdir()
+    video.write_bytes(b"")
+    monkeypatch.setattr("os.access", lambda path, mode: str(path) != str(video.parent))
+    assert default_output(video, tmp_path / "models") == tmp_path / "models" / "endo.adapted.safetensors"
