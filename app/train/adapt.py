@@ -5,7 +5,8 @@ Objectives (none reads ground truth; held-out frames are never trained on):
 - `stereo`: the same with the stereo depth of the left/right views as the teacher (metric), plus the
   left-right photometric loss of the right view warped into the left by the student's depth (`train.stereo_term`);
 - `mono`: monodepth2's self-supervised photometric loss on frame triples (t-1, t, t+1) with a
-  pose network trained alongside, through the source's intrinsics.
+  pose network trained alongside, through the source's intrinsics (learnt with them when the
+  source has no calibration).
 The job is Qt-free: a progress callback reports each step and `cancel()` stops it before any
 file is written. When the source has ground truth, abs_rel before and after is measured on the
 frames outside the training range (or on the training frames, labelled so, when none are held out).
@@ -39,7 +40,7 @@ from endodepth.kinds import RELATIVE_INVERSE
 from endodepth.models.adapted import NAME as ADAPTED
 from endodepth.models.adapters import save_adapters
 from endodepth.train.photometric import self_supervised_loss
-from endodepth.train.pose_net import PoseNet
+from endodepth.train.pose_net import LearnedIntrinsics, PoseNet
 from endodepth.train.pseudo_labels import (
     Teacher,
     model_teacher,
@@ -50,6 +51,7 @@ from endodepth.train.stereo_term import StereoViews, small_pair
 from endodepth.train.trainer import augment
 
 OBJECTIVES = ("auto", "stereo", "mono", "pseudo")
+INTRINSICS_LR = 2e-3  # mono: of the learnt K's four numbers (log focal scales, bounded principal point)
 STEREO_TEACHER = "stereo"  # the registered stereo model, the teacher of objective stereo
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
 # Defaults sized for <= 5 min on 2 CPU cores with the bundled model on a 10-300 frame clip (README, "Adapt").
@@ -78,6 +80,7 @@ class AdaptOptions:
     pose_lr: float = 5e-4
     pose_warmup: float = 0.2  # mono: fraction of the steps that train only the pose network
     frame_step: int = 1  # mono: distance between the frames of a triple
+    learn_intrinsics: bool | None = None  # mono: learn the clip's K (None: when the source has no calibration)
     rank: int = 4
     alpha: float = 4.0
     eval_frames: int = 40
@@ -179,6 +182,7 @@ class AdaptJob:
         self.source, self.out = source, Path(out)
         self.opt = options or AdaptOptions()
         self.progress, self.stage = progress, stage
+        self.learned_K: np.ndarray | None = None  # mono: the K learnt for a source without calibration
         self._cancel = threading.Event()
         check_output(self.out)
         self.objective = resolve_objective(self.opt.objective, source)
@@ -348,17 +352,23 @@ class AdaptJob:
         positions = {idx: p for p, idx in enumerate(self.train_indices)}
         centres = [i for i in self.train_indices if i - k in positions and i + k in positions]
         pose_net = PoseNet().to(self.model.device)
-        depth_opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
-        pose_opt = torch.optim.AdamW(pose_net.parameters(), lr=self.opt.pose_lr)
-        warmup = int(self.opt.pose_warmup * self.steps)
         h, w = self.model.input_size
         size = (h // 2, w // 2)  # the loss works at half the input size (the depth is a quarter)
         K = K * np.array([[0.5], [0.5], [1.0]], np.float32)
+        learn = self.opt.learn_intrinsics
+        learn = bool(getattr(self.source, "intrinsics_assumed", True)) if learn is None else learn
+        intrinsics = LearnedIntrinsics(torch.from_numpy(K[0]), size).to(self.model.device) if learn else None
+        depth_opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
+        pose_opt = torch.optim.AdamW([{"params": pose_net.parameters()}] + (
+            [{"params": intrinsics.parameters(), "lr": INTRINSICS_LR}] if intrinsics is not None else []),
+            lr=self.opt.pose_lr)
+        warmup = int(self.opt.pose_warmup * self.steps)
         curve = []
         for step in range(1, self.steps + 1):
             picks = [centres[i] for i in rng.choice(len(centres), min(self.batch_size, len(centres)), replace=False)]
             target, prev, nxt = (self._tensor(rgb[[positions[i + d] for i in picks]]) for d in (0, -k, k))
-            Ks = torch.from_numpy(K[[positions[i] for i in picks]]).to(self.model.device)
+            Ks = (intrinsics()[None].expand(len(picks), 3, 3) if intrinsics is not None
+                  else torch.from_numpy(K[[positions[i] for i in picks]]).to(self.model.device))
             with torch.set_grad_enabled(step > warmup):
                 depth = self._depth(target, size)
             poses = [pose_net.transform(s, target) for s in (prev, nxt)]
@@ -372,6 +382,9 @@ class AdaptJob:
             curve.append({**{k_: float(v.detach()) for k_, v in terms.items()}, "kept": float(kept)})
             self._report(step, curve[-1])
         self.pose_parameters = sum(p.numel() for p in pose_net.parameters())
+        if intrinsics is not None:  # the learnt K at the source's resolution
+            W, H = self.source[self.train_indices[0]].size
+            self.learned_K = np.diag([W / size[1], H / size[0], 1.0]) @ intrinsics().detach().cpu().numpy()
         return curve
 
     def _tensor(self, rgb: np.ndarray) -> torch.Tensor:
@@ -405,6 +418,7 @@ class AdaptJob:
             "frames": {"range": list(self.train_range), "used": len(self.train_indices),
                        "first": self.train_indices[0], "last": self.train_indices[-1]},
             "intrinsics_assumed": bool(getattr(self.source, "intrinsics_assumed", True)),
+            "learned_intrinsics": None if self.learned_K is None else np.round(self.learned_K, 3).tolist(),
             "steps": self.steps, "batch_size": self.batch_size, "seconds": round(seconds, 1),
             "threads": torch.get_num_threads(), "peak_memory_mb": round(_peak_memory_mb()),
             "parameters": {"base": self.model.num_parameters() - trainable, "adapters": trainable,
