@@ -89,7 +89,9 @@ class AdaptDialog(QtWidgets.QDialog):
         self.objective.addItems(list(OBJECTIVE_CHOICES))
         self.objective.model().item(0).setEnabled(self.stereo)
         self.teacher = QtWidgets.QComboBox(self)
-        self.teacher.addItems([m for m in available() if m != base])
+        self.teacher.setEditable(True)  # a checkpoint path may be typed in
+        self.teacher.setToolTip("The model (name or checkpoint file) whose depth the adapted model learns")
+        self.teacher.addItems(sorted((m for m in available() if m != base), key=lambda m: m.startswith("baseline")))
         self.steps = QtWidgets.QSpinBox(self)
         self.steps.setRange(1, 100_000)
         self.first, self.last = QtWidgets.QSpinBox(self), QtWidgets.QSpinBox(self)
