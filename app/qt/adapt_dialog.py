@@ -190,8 +190,8 @@ class AdaptDialog(QtWidgets.QDialog):
         self.runner.progressed.connect(self._on_progress)
         self.runner.staged.connect(self.status.setText)
         self.runner.done.connect(self._on_done)
-        self.runner.failed.connect(lambda message: self._finish(f"failed: {message}"))
-        self.runner.cancelled.connect(lambda: self._finish("cancelled: nothing was written"))
+        self.runner.failed.connect(self._on_failed)  # bound slots: queued into the GUI thread (a lambda is not)
+        self.runner.cancelled.connect(self._on_cancelled)
         self._set_running(True)
         self.thread.start()
 
@@ -202,11 +202,12 @@ class AdaptDialog(QtWidgets.QDialog):
             self.status.setText("cancelling...")
 
     def stop(self, timeout_ms: int = 30000) -> None:
-        """Cancel and wait for the job's thread (the window is closing)."""
+        """Cancel and wait for the job's thread (the window is closing; its queued signals are dropped)."""
         if self.thread is not None:
             self.cancel()
             self.thread.quit()
             self.thread.wait(timeout_ms)
+            self.thread, self.runner = None, None
 
     def _on_objective(self, objective: str) -> None:
         self.steps.setValue(DEFAULT_STEPS[objective])
@@ -246,6 +247,14 @@ class AdaptDialog(QtWidgets.QDialog):
         self._finish(f"wrote {result.checkpoint} ({card['objective']}, {card['steps']} steps, "
                      f"{_duration(card['seconds'])}){measured}")
         self.adapted.emit(str(result.checkpoint), self.base, self.stereo)
+
+    @QtCore.Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._finish(f"failed: {message}")
+
+    @QtCore.Slot()
+    def _on_cancelled(self) -> None:
+        self._finish("cancelled: nothing was written")
 
     def _finish(self, message: str) -> None:
         self.status.setText(message)

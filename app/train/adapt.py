@@ -47,6 +47,7 @@ from endodepth.train.pseudo_labels import (
     pseudo_label_loss,
     pseudo_labels,
 )
+from endodepth.train.stereo_term import WEIGHT as STEREO_WEIGHT
 from endodepth.train.stereo_term import StereoViews, small_pair
 from endodepth.train.trainer import augment
 
@@ -80,6 +81,7 @@ class AdaptOptions:
     pose_lr: float = 5e-4
     pose_warmup: float = 0.2  # mono: fraction of the steps that train only the pose network
     frame_step: int = 1  # mono: distance between the frames of a triple
+    stereo_photometric: float = STEREO_WEIGHT  # stereo: weight of the left-right photometric term
     learn_intrinsics: bool | None = None  # mono: learn the clip's K (None: when the source has no calibration)
     rank: int = 4
     alpha: float = 4.0
@@ -326,7 +328,7 @@ class AdaptJob:
                                         lambda i: self._stage(f"teacher labels {i}/{count}"))
         self._stage("training")
         rgb = np.stack(rgbs)
-        views = StereoViews.build(pairs, first.stereo, first.size) if stereo else None
+        views = StereoViews.build(pairs, first.stereo, first.size, self.opt.stereo_photometric) if stereo else None
         optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
         maps = torch.cat([labels, weights], 1).permute(0, 2, 3, 1).numpy()
         curve = []
@@ -336,7 +338,7 @@ class AdaptJob:
             target = torch.from_numpy(np.ascontiguousarray(target)).permute(0, 3, 1, 2).to(self.model.device)
             depth = self._depth(self._tensor(x), size)
             terms = pseudo_label_loss(depth, target[:, :1], target[:, 1:])
-            if views is not None:
+            if views is not None and views.weight > 0:
                 terms["stereo_photometric"] = views.loss(depth, target[:, :1], target[:, 1:], picks)
             self._step(optimizer, sum(terms.values()), self._scheduler_factor(step))
             curve.append({k: float(v.detach()) for k, v in terms.items()})

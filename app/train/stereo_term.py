@@ -13,7 +13,7 @@ import torch
 from endodepth.frame import Frame, StereoCalibration
 from endodepth.train.photometric import stereo_photometric_loss
 
-WEIGHT = 1.0  # of the photometric term beside the pseudo-label terms (both are about 0.05-0.3 at the start)
+WEIGHT = 1.0  # default weight of the photometric term beside the pseudo-label terms (both about 0.05-0.3 at first)
 
 
 def small_pair(frame: Frame, size: tuple[int, int]) -> np.ndarray:
@@ -39,9 +39,11 @@ class StereoViews:
     K_left: torch.Tensor  # (3, 3) at the loss size
     K_right: torch.Tensor
     right_T_left: torch.Tensor  # (4, 4), x_right = R x_left + T in mm
+    weight: float = WEIGHT
 
     @classmethod
-    def build(cls, pairs: Sequence[np.ndarray], calib: StereoCalibration, full_size: tuple[int, int]) -> StereoViews:
+    def build(cls, pairs: Sequence[np.ndarray], calib: StereoCalibration, full_size: tuple[int, int],
+              weight: float = WEIGHT) -> StereoViews:
         """From `small_pair` outputs of frames whose views are `full_size` (width, height)."""
         pairs = np.stack(pairs)
         h, w = pairs.shape[2:4]
@@ -49,15 +51,15 @@ class StereoViews:
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = calib.R, calib.T
         K1, K2, T = (torch.from_numpy(np.asarray(a, np.float32)) for a in (shrink @ calib.K1, shrink @ calib.K2, T))
-        return cls(pairs, K1, K2, T)
+        return cls(pairs, K1, K2, T, weight)
 
     def loss(self, depth: torch.Tensor, label: torch.Tensor, weight: torch.Tensor,
              picks: Sequence[int]) -> torch.Tensor:
-        """WEIGHT x the photometric error of the picked frames' right views warped into the left by the
+        """`weight` x the photometric error of the picked frames' right views warped into the left by the
         student's depth (B, 1, h, w), scaled to mm by the labels."""
         views = torch.from_numpy(self.pairs[list(picks)]).to(depth.device).permute(0, 1, 4, 2, 3).float() / 255.0
         b = len(views)
         Ks = [k.to(depth.device).expand(b, 3, 3) for k in (self.K_left, self.K_right)]
         pose = self.right_T_left.to(depth.device).expand(b, 4, 4)
         depth_mm = depth * metric_scale(depth, label, weight)
-        return WEIGHT * stereo_photometric_loss(depth_mm, views[:, 0], views[:, 1], *Ks, pose)
+        return self.weight * stereo_photometric_loss(depth_mm, views[:, 0], views[:, 1], *Ks, pose)
