@@ -297,7 +297,8 @@ def join_adapted(window, path: str, base: str, stereo: bool) -> None:
     dock shows it beside its base (and the stereo depth on a stereo source; ground truth when there is)."""
     window.recent_models.add(path)
     window.model_bar.add_model(path)
-    window.worker.state.set_compared([path, base, *([STEREO_TEACHER] if stereo else [])])
+    # stereo first: the comparison aligns the others to the first model (or ground truth), so all are in mm
+    window.worker.state.set_compared([*([STEREO_TEACHER] if stereo else []), path, base])
     dock = window.docks["comparison"]
     dock.show()
     dock.raise_()

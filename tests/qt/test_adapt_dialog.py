@@ -46,7 +46,7 @@ def test_a_tiny_adapt_from_the_dialog_joins_the_model_list_and_the_comparison(
 
     path = str(out)
     assert window.model_bar.model_box.findText(path) >= 0
-    assert window.worker.state.compared == [path, "default", "stereo"]
+    assert window.worker.state.compared == ["stereo", path, "default"]  # relative models aligned to stereo's mm
     assert window.docks["comparison"].isVisible()
     recent = _menu_action(window, "&File", "Open recent &models").menu()
     assert [a.text() for a in recent.actions()] == [str(out.resolve())]
