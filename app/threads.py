@@ -11,6 +11,7 @@ Qt-free: the CLI, the benchmarks and the window all apply the same budget.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 PIPELINE_THREADS = 2  # the decode thread and the GUI thread, besides the inference thread
@@ -81,3 +82,14 @@ def apply(budget: ThreadBudget | None = None) -> ThreadBudget:
 def ensure_applied() -> ThreadBudget:
     """The budget in force, applying `plan()` the first time (each entry point calls this once)."""
     return _applied if _applied is not None else apply()
+
+
+def lower_this_thread(niceness: int = 10) -> bool:
+    """Raise the calling thread's nice value (Linux: per thread; threads it starts inherit it), so a
+    background job takes only the CPU that playback leaves; False where the OS does not allow it."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+    except (AttributeError, OSError):
+        return False
+    return True

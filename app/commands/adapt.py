@@ -12,6 +12,8 @@ from tqdm import tqdm
 
 from endodepth.io.detect import open_source
 from endodepth.train.adapt import (
+    DEFAULT_BATCH,
+    DEFAULT_STEPS,
     OBJECTIVES,
     AdaptJob,
     AdaptOptions,
@@ -31,19 +33,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stereo: stereo depth as labels; mono: photometric self-supervision with a pose "
                         "network; pseudo: distil --teacher; auto: stereo for stereo sources, else mono")
     p.add_argument("--teacher", help="model name or checkpoint whose depth is the label (objective pseudo)")
-    p.add_argument("--steps", type=int, help="optimisation steps (default: 150 mono, 200 pseudo and stereo)")
+    p.add_argument("--steps", type=int, help=f"optimisation steps (default: {_per_objective(DEFAULT_STEPS)})")
     p.add_argument("--frames", metavar="A:B",
                    help="train on frames A..B-1 only; the others are held out (and measured on when the "
                         "source has ground truth)")
     p.add_argument("--max-frames", type=int, default=_DEFAULTS.max_frames,
                    help="most frames trained on (spread evenly)")
     p.add_argument("--frame-step", type=int, default=_DEFAULTS.frame_step, help="mono: frames between t and t±1")
-    p.add_argument("--batch-size", type=int, help="frames per step (default: 4 mono, 8 pseudo and stereo)")
+    p.add_argument("--batch-size", type=int, help=f"frames per step (default: {_per_objective(DEFAULT_BATCH)})")
     p.add_argument("--lr", type=float, default=_DEFAULTS.lr, help="adapters' learning rate")
     p.add_argument("--rank", type=int, default=_DEFAULTS.rank, help="LoRA rank")
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: all cores)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+
+
+def _per_objective(values: dict[str, int]) -> str:
+    """`200 mono, 200 pseudo, 200 stereo` for a dict of per-objective defaults."""
+    return ", ".join(f"{v} {k}" for k, v in sorted(values.items()))
 
 
 def run(args: argparse.Namespace) -> int:

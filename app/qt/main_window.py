@@ -15,6 +15,7 @@ from endodepth.models import available
 from endodepth.pipeline.source_models import offered
 from endodepth.pipeline.stats import RollingWindow
 from endodepth.qt import settings as prefs
+from endodepth.qt.adapt_dialog import stop_adapting
 from endodepth.qt.comparison_view import ComparisonView
 from endodepth.qt.image_depth_view import ImageDepthView
 from endodepth.qt.menus import build_menus, fill_recent
@@ -435,6 +436,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Stop the runner threads and the worker thread."""
         self.stats_timer.stop()
         self.reconstruction_view.shutdown()
+        stop_adapting(self)
         self.worker.stop(timeout=30.0)  # a slow model on the CPU may need seconds to finish its frame
         self.worker_thread.quit()
         self.worker_thread.wait(5000)

@@ -8,9 +8,11 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from endodepth.io.gt_cache import cache_root, clear_cache
 from endodepth.qt import settings as prefs
+from endodepth.qt.adapt_dialog import adapt_to_video
 from endodepth.qt.export import ExportDialog
 from endodepth.qt.help_dialog import KEYS, HelpDialog
 from endodepth.qt.open_dialog import OpenDialog, layout_label
+from endodepth.qt.recent_models import RecentModels
 
 VIDEO_FILTER = "Videos and images (*.mp4 *.avi *.mov *.mkv *.m4v *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.pt *.pth);;All files (*)"
@@ -27,12 +29,14 @@ def add_action(menu: QtWidgets.QMenu, text: str, key: str | None, slot) -> QtGui
 
 
 def build_menus(window) -> QtWidgets.QMenu:
-    """File, Model, Playback, View and Help menus of `window` (a MainWindow); returns the recent-files menu."""
+    """File, Model, Playback, View and Help menus of `window` (a MainWindow); returns the recent-files menu
+    (the recent-models list is `window.recent_models`)."""
     menu, transport = window.menuBar(), window.transport
     file_menu = menu.addMenu("&File")
     add_action(file_menu, "&Open file...", "open", lambda: open_file(window))
     add_action(file_menu, "Open &folder...", "open_folder", lambda: open_folder(window))
     recent = file_menu.addMenu("Open &recent")
+    window.recent_models = RecentModels(window, file_menu.addMenu("Open recent &models"))
     file_menu.addSeparator()
     add_action(file_menu, "&Export...", "export", lambda: export(window))
     add_action(file_menu, "Clear ground-truth cache", None, lambda: clear_gt_cache(window))
@@ -43,6 +47,7 @@ def build_menus(window) -> QtWidgets.QMenu:
     add_action(file_menu, "&Quit", "quit", window.close)
     model_menu = menu.addMenu("&Model")
     add_action(model_menu, "Load &checkpoint...", None, lambda: open_checkpoint(window))
+    add_action(model_menu, "&Adapt to this video...", None, lambda: adapt_to_video(window))
     play_menu = menu.addMenu("&Playback")
     add_action(play_menu, "Play / pause", "play", window.toggle_play)
     add_action(play_menu, "Previous frame", "previous", lambda: transport.step(-1))
@@ -101,6 +106,7 @@ def open_checkpoint(window) -> None:
         window, "Load checkpoint", last_dir(window.store), CHECKPOINT_FILTER
     )
     if path:
+        window.recent_models.add(path)
         window.set_models([path])
 
 

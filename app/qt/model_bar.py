@@ -68,3 +68,9 @@ class ModelBar(QtWidgets.QToolBar):
             self.device_box.setCurrentText(state.device)
             self.align_box.setChecked(state.align_to_gt)
             self.mc_box.setValue(state.mc_samples)
+
+    def add_model(self, name: str) -> None:
+        """Offer one more model (an adapted checkpoint) in the list, without switching to it."""
+        with QtCore.QSignalBlocker(self.model_box):
+            if self.model_box.findText(name) < 0:
+                self.model_box.addItem(name)

@@ -48,9 +48,12 @@ def saved_state(store: QtCore.QSettings) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def recent_files(store: QtCore.QSettings) -> list[str]:
-    """Most recent first."""
-    return [str(p) for p in read_value(store, "recent", [])]
+RECENT_FILES, RECENT_MODELS = "recent", "recent_models"  # the keys of the two recent lists
+
+
+def recent_files(store: QtCore.QSettings, key: str = RECENT_FILES) -> list[str]:
+    """Most recent first (opened files, or with RECENT_MODELS the checkpoints adapted or loaded)."""
+    return [str(p) for p in read_value(store, key, [])]
 
 
 def recent_layouts(store: QtCore.QSettings) -> dict[str, str]:
@@ -62,16 +65,18 @@ def recent_layouts(store: QtCore.QSettings) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def add_recent(store: QtCore.QSettings, path: str | Path, layout: str | None = None) -> list[str]:
-    """Put `path` first in the recent list (no duplicates, at most MAX_RECENT), remember the stereo layout
-    it was opened with, and return the list."""
+def add_recent(store: QtCore.QSettings, path: str | Path, layout: str | None = None,
+               key: str = RECENT_FILES) -> list[str]:
+    """Put `path` first in the recent list `key` (no duplicates, at most MAX_RECENT) and return the list;
+    for opened files, remember the stereo layout it was opened with."""
     path = str(Path(path).resolve())
-    items = ([path] + [p for p in recent_files(store) if p != path])[:MAX_RECENT]
-    store.setValue("recent", items)
-    layouts = {p: v for p, v in recent_layouts(store).items() if p in items and p != path}
-    if layout:
-        layouts[path] = layout
-    store.setValue("recent_layouts", json.dumps(layouts))
+    items = ([path] + [p for p in recent_files(store, key) if p != path])[:MAX_RECENT]
+    store.setValue(key, items)
+    if key == RECENT_FILES:
+        layouts = {p: v for p, v in recent_layouts(store).items() if p in items and p != path}
+        if layout:
+            layouts[path] = layout
+        store.setValue("recent_layouts", json.dumps(layouts))
     return items
 
 

@@ -2,9 +2,11 @@
 
 Objectives (none reads ground truth; held-out frames are never trained on):
 - `pseudo`: a teacher's depth (another model) as confidence-weighted, scale-invariant labels;
-- `stereo`: the same with the stereo depth of the left/right views as the teacher (metric);
+- `stereo`: the same with the stereo depth of the left/right views as the teacher (metric), plus the
+  left-right photometric loss of the right view warped into the left by the student's depth (`train.stereo_term`);
 - `mono`: monodepth2's self-supervised photometric loss on frame triples (t-1, t, t+1) with a
-  pose network trained alongside, through the source's intrinsics.
+  pose network trained alongside, through the source's intrinsics (learnt with them when the
+  source has no calibration).
 The job is Qt-free: a progress callback reports each step and `cancel()` stops it before any
 file is written. When the source has ground truth, abs_rel before and after is measured on the
 frames outside the training range (or on the training frames, labelled so, when none are held out).
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import sys
 import threading
@@ -37,20 +40,26 @@ from endodepth.kinds import RELATIVE_INVERSE
 from endodepth.models.adapted import NAME as ADAPTED
 from endodepth.models.adapters import save_adapters
 from endodepth.train.photometric import self_supervised_loss
-from endodepth.train.pose_net import PoseNet
+from endodepth.train.pose_net import LearnedIntrinsics, PoseNet
 from endodepth.train.pseudo_labels import (
     Teacher,
     model_teacher,
     pseudo_label_loss,
     pseudo_labels,
 )
+from endodepth.train.stereo_term import WEIGHT as STEREO_WEIGHT
+from endodepth.train.stereo_term import StereoViews, small_pair
 from endodepth.train.trainer import augment
 
 OBJECTIVES = ("auto", "stereo", "mono", "pseudo")
+INTRINSICS_LR = 2e-3  # mono: of the learnt K's four numbers (log focal scales, bounded principal point)
+STEREO_TEACHER = "stereo"  # the registered stereo model, the teacher of objective stereo
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
-DEFAULT_STEPS = {"mono": 100, "pseudo": 120, "stereo": 120}
+# Defaults sized for <= 5 min on 2 CPU cores with the bundled model on a 10-300 frame clip (README, "Adapt").
+DEFAULT_STEPS = {"mono": 200, "pseudo": 200, "stereo": 200}
 DEFAULT_BATCH = {"mono": 4, "pseudo": 6, "stereo": 6}
 Progress = Callable[[int, int, dict], None]
+Stage = Callable[[str], None]
 
 
 class AdaptCancelled(EndoDepthError):
@@ -66,12 +75,14 @@ class AdaptOptions:
     teacher: str | None = None
     steps: int | None = None  # None: DEFAULT_STEPS of the objective
     frames: tuple[int, int] | None = None  # training range [A, B) of the source; None: all frames
-    max_frames: int = 300
+    max_frames: int = 150  # frames trained on, spread evenly over the range (the teacher labels each once)
     batch_size: int | None = None
     lr: float = 2e-3
     pose_lr: float = 5e-4
     pose_warmup: float = 0.2  # mono: fraction of the steps that train only the pose network
     frame_step: int = 1  # mono: distance between the frames of a triple
+    stereo_photometric: float = STEREO_WEIGHT  # stereo: weight of the left-right photometric term
+    learn_intrinsics: bool | None = None  # mono: learn the clip's K (None: when the source has no calibration)
     rank: int = 4
     alpha: float = 4.0
     eval_frames: int = 40
@@ -102,6 +113,18 @@ def check_output(out: Path) -> None:
         raise InputError(out, f"checkpoint must end in {', '.join(CHECKPOINT_SUFFIXES)}")
 
 
+def default_output(source_path: str | Path, fallback: Path | None = None) -> Path:
+    """Where an adapted checkpoint goes by default: beside the video (or folder), named after it,
+    `<name>.adapted.safetensors` (`-2`, `-3`... when taken); in `fallback` when that folder is read-only."""
+    source_path = Path(source_path).resolve()
+    folder = source_path.parent
+    if not os.access(folder, os.W_OK):
+        folder = fallback or Path.home() / "endodepth-models"
+    stem = source_path.stem if source_path.is_file() else source_path.name
+    candidates = (folder / f"{stem}.adapted{'' if n == 1 else f'-{n}'}.safetensors" for n in range(1, 1000))
+    return next(p for p in candidates if not p.exists())
+
+
 def parse_range(text: str, count: int) -> tuple[int, int]:
     """`A:B` (either side may be empty) as a clipped [A, B) range of `count` frames; bad text -> EndoDepthError."""
     a, sep, b = text.partition(":")
@@ -127,7 +150,7 @@ def resolve_objective(objective: str, source: Source) -> str:
 
 def stereo_teacher(device: str = "cpu") -> Teacher:
     """The stereo model as a teacher: metric depth of the left view, its confidence and holes."""
-    return model_teacher(models.create("stereo", device=device))
+    return model_teacher(models.create(STEREO_TEACHER, device=device))
 
 
 def _rgb_small(frame: Frame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -156,10 +179,12 @@ class AdaptJob:
     """One adaptation run: `run()` trains and writes the checkpoint and its card; `cancel()` stops it."""
 
     def __init__(self, source: Source, out: str | Path, options: AdaptOptions | None = None,
-                 teacher: Teacher | None = None, progress: Progress | None = None) -> None:
+                 teacher: Teacher | None = None, progress: Progress | None = None,
+                 stage: Stage | None = None) -> None:
         self.source, self.out = source, Path(out)
         self.opt = options or AdaptOptions()
-        self.progress = progress
+        self.progress, self.stage = progress, stage
+        self.learned_K: np.ndarray | None = None  # mono: the K learnt for a source without calibration
         self._cancel = threading.Event()
         check_output(self.out)
         self.objective = resolve_objective(self.opt.objective, source)
@@ -251,10 +276,12 @@ class AdaptJob:
         t0 = time.perf_counter()
         torch.manual_seed(self.opt.seed)
         rng = np.random.default_rng(self.opt.seed)
+        self._stage("measuring the model before adapting" if self.source.has_ground_truth else "starting")
         before = self.evaluate()
         self._check_cancel()
         curve = self._train_mono(rng) if self.objective == "mono" else self._train_pseudo(rng)
         self.model.eval()
+        self._stage("measuring the adapted model" if before else "writing the checkpoint")
         after = self.evaluate()
         seconds = time.perf_counter() - t0
         card = self._card(curve, before, after, seconds)
@@ -269,27 +296,50 @@ class AdaptJob:
         if self.cancelled:
             raise AdaptCancelled(f"adapting to {self.source.path} was cancelled; nothing was written")
 
+    def _stage(self, text: str) -> None:
+        """Tell the caller what the job does now (between the steps' progress reports)."""
+        self._check_cancel()
+        if self.stage is not None:
+            self.stage(text)
+
     def _report(self, step: int, terms: dict) -> None:
         self._check_cancel()
         if self.progress is not None:
             self.progress(step, self.steps, terms)
 
     def _train_pseudo(self, rng: np.random.Generator) -> list[dict]:
-        """Distil the teacher's labels (computed once at half the input size) into the adapters."""
+        """Distil the teacher's labels (computed once at half the input size) into the adapters; objective
+        stereo adds the left-right photometric term (no flips then: they would mirror the pair's geometry)."""
         h, w = self.model.input_size
         size = (h // 2, w // 2)
-        frames = (self.source[i] for i in self.train_indices)
-        labels, weights = pseudo_labels(frames, self.teacher, size, lambda _i: self._check_cancel())
-        rgb, _ = self._load()
+        stereo = self.objective == "stereo"
+        rgbs, pairs, first = [], [], self.source[self.train_indices[0]]
+
+        def frames():  # one pass over the source: the teacher reads each frame, the student's views are kept
+            for i in self.train_indices:
+                frame = self.source[i]
+                rgbs.append(_rgb_small(frame, self.model.input_size)[0])
+                if stereo:
+                    pairs.append(small_pair(frame, size))
+                yield frame
+
+        count = len(self.train_indices)
+        labels, weights = pseudo_labels(frames(), self.teacher, size,
+                                        lambda i: self._stage(f"teacher labels {i}/{count}"))
+        self._stage("training")
+        rgb = np.stack(rgbs)
+        views = StereoViews.build(pairs, first.stereo, first.size, self.opt.stereo_photometric) if stereo else None
         optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
         maps = torch.cat([labels, weights], 1).permute(0, 2, 3, 1).numpy()
         curve = []
         for step in range(1, self.steps + 1):
             picks = rng.choice(len(rgb), min(self.batch_size, len(rgb)), replace=False)
-            x, target = augment(rgb[picks], maps[picks], rng)
+            x, target = augment(rgb[picks], maps[picks], rng, flips=not stereo)
             target = torch.from_numpy(np.ascontiguousarray(target)).permute(0, 3, 1, 2).to(self.model.device)
             depth = self._depth(self._tensor(x), size)
             terms = pseudo_label_loss(depth, target[:, :1], target[:, 1:])
+            if views is not None and views.weight > 0:
+                terms["stereo_photometric"] = views.loss(depth, target[:, :1], target[:, 1:], picks)
             self._step(optimizer, sum(terms.values()), self._scheduler_factor(step))
             curve.append({k: float(v.detach()) for k, v in terms.items()})
             self._report(step, curve[-1])
@@ -297,22 +347,30 @@ class AdaptJob:
 
     def _train_mono(self, rng: np.random.Generator) -> list[dict]:
         """Photometric self-supervision on triples; the first `pose_warmup` of the steps train only the pose network."""
+        self._stage("loading frames")
         rgb, K = self._load()
+        self._stage("training")
         k = self.opt.frame_step
         positions = {idx: p for p, idx in enumerate(self.train_indices)}
         centres = [i for i in self.train_indices if i - k in positions and i + k in positions]
         pose_net = PoseNet().to(self.model.device)
-        depth_opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
-        pose_opt = torch.optim.AdamW(pose_net.parameters(), lr=self.opt.pose_lr)
-        warmup = int(self.opt.pose_warmup * self.steps)
         h, w = self.model.input_size
         size = (h // 2, w // 2)  # the loss works at half the input size (the depth is a quarter)
         K = K * np.array([[0.5], [0.5], [1.0]], np.float32)
+        learn = self.opt.learn_intrinsics
+        learn = bool(getattr(self.source, "intrinsics_assumed", True)) if learn is None else learn
+        intrinsics = LearnedIntrinsics(torch.from_numpy(K[0]), size).to(self.model.device) if learn else None
+        depth_opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
+        pose_opt = torch.optim.AdamW([{"params": pose_net.parameters()}] + (
+            [{"params": intrinsics.parameters(), "lr": INTRINSICS_LR}] if intrinsics is not None else []),
+            lr=self.opt.pose_lr)
+        warmup = int(self.opt.pose_warmup * self.steps)
         curve = []
         for step in range(1, self.steps + 1):
             picks = [centres[i] for i in rng.choice(len(centres), min(self.batch_size, len(centres)), replace=False)]
             target, prev, nxt = (self._tensor(rgb[[positions[i + d] for i in picks]]) for d in (0, -k, k))
-            Ks = torch.from_numpy(K[[positions[i] for i in picks]]).to(self.model.device)
+            Ks = (intrinsics()[None].expand(len(picks), 3, 3) if intrinsics is not None
+                  else torch.from_numpy(K[[positions[i] for i in picks]]).to(self.model.device))
             with torch.set_grad_enabled(step > warmup):
                 depth = self._depth(target, size)
             poses = [pose_net.transform(s, target) for s in (prev, nxt)]
@@ -326,6 +384,9 @@ class AdaptJob:
             curve.append({**{k_: float(v.detach()) for k_, v in terms.items()}, "kept": float(kept)})
             self._report(step, curve[-1])
         self.pose_parameters = sum(p.numel() for p in pose_net.parameters())
+        if intrinsics is not None:  # the learnt K at the source's resolution
+            W, H = self.source[self.train_indices[0]].size
+            self.learned_K = np.diag([W / size[1], H / size[0], 1.0]) @ intrinsics().detach().cpu().numpy()
         return curve
 
     def _tensor(self, rgb: np.ndarray) -> torch.Tensor:
@@ -355,10 +416,11 @@ class AdaptJob:
         card = {
             "model": ADAPTED, "base_model": self.opt.model, "source": str(self.source.path),
             "objective": self.objective,
-            "teacher": {"pseudo": self.opt.teacher, "stereo": "stereo"}.get(self.objective),
+            "teacher": {"pseudo": self.opt.teacher, "stereo": STEREO_TEACHER}.get(self.objective),
             "frames": {"range": list(self.train_range), "used": len(self.train_indices),
                        "first": self.train_indices[0], "last": self.train_indices[-1]},
             "intrinsics_assumed": bool(getattr(self.source, "intrinsics_assumed", True)),
+            "learned_intrinsics": None if self.learned_K is None else np.round(self.learned_K, 3).tolist(),
             "steps": self.steps, "batch_size": self.batch_size, "seconds": round(seconds, 1),
             "threads": torch.get_num_threads(), "peak_memory_mb": round(_peak_memory_mb()),
             "parameters": {"base": self.model.num_parameters() - trainable, "adapters": trainable,

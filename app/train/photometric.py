@@ -2,15 +2,17 @@
 
 Images are RGB in [0, 1]; depth is (B, 1, H, W) in any unit, as long as the translations use the
 same one. `src_T_tgt` (B, 4, 4) maps points of the target camera into the source camera, so
-warping the source by it re-renders the target.
+warping the source by it re-renders the target. The stereo term warps the right view into the left
+through the left depth in mm and the calibrated pair (left and right K, x_right = R x_left + T).
 """
 
 from __future__ import annotations
 
 import kornia
 import torch
-from kornia.geometry.conversions import axis_angle_to_rotation_matrix
-from kornia.geometry.depth import warp_frame_depth
+import torch.nn.functional as F
+from kornia.geometry.conversions import axis_angle_to_rotation_matrix, normalize_pixel_coordinates
+from kornia.geometry.depth import depth_to_3d_v2, warp_frame_depth
 
 SSIM_WEIGHT = 0.85
 SMOOTHNESS = 1e-3
@@ -86,3 +88,30 @@ def self_supervised_loss(
         "smoothness": smooth_weight * smoothness(1.0 / depth, target),
         "kept": kept.float().mean().detach(),
     }
+
+
+def stereo_warp(
+    right: torch.Tensor, depth: torch.Tensor, K_left: torch.Tensor, K_right: torch.Tensor, right_T_left: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The right view resampled onto the left grid through the left depth (pinhole; lens distortion
+    ignored), and the (B, 1, H, W) mask of left pixels whose point lands inside the right view."""
+    B, _, H, W = depth.shape
+    points = depth_to_3d_v2(depth[:, 0], K_left).reshape(B, -1, 3)  # left camera, in depth's unit
+    moved = points @ right_T_left[:, :3, :3].transpose(1, 2) + right_T_left[:, None, :3, 3]
+    pixels = moved @ K_right.transpose(1, 2)
+    uv = pixels[..., :2] / pixels[..., 2:].clamp_min(1e-6)
+    grid = normalize_pixel_coordinates(uv, H, W).reshape(B, H, W, 2)
+    warped = F.grid_sample(right, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    inside = (grid.abs() <= 1).all(-1) & (moved[..., 2].reshape(B, H, W) > 0)
+    return warped, inside[:, None]
+
+
+def stereo_photometric_loss(
+    depth_mm: torch.Tensor, left: torch.Tensor, right: torch.Tensor,
+    K_left: torch.Tensor, K_right: torch.Tensor, right_T_left: torch.Tensor, weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean photometric error (0.85 SSIM + 0.15 L1) of the right view warped into the left by `depth_mm`,
+    over the pixels that land inside the right view (times `weight` (B, 1, H, W) when given)."""
+    warped, inside = stereo_warp(right, depth_mm, K_left, K_right, right_T_left)
+    mask = inside.to(depth_mm.dtype) if weight is None else inside * weight
+    return (photometric_error(warped, left) * mask).sum() / mask.sum().clamp_min(1.0)

@@ -1,4 +1,5 @@
-"""The relative-pose network of self-supervised depth: a ResNet-18 on two stacked frames (monodepth2's PoseDecoder).
+"""What self-supervised depth trains beside the depth: the relative-pose network, a ResNet-18 on two stacked
+frames (monodepth2's PoseDecoder), and for sources without a calibration the clip's intrinsics.
 
 Input: a source and the target frame, RGB in [0, 1], stacked to 6 channels (AF-SfMLearner's
 order [source, target], never inverted). Output: `src_T_tgt`, the (B, 4, 4) transform from the
@@ -45,3 +46,28 @@ class PoseNet(nn.Module):
     def transform(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """`src_T_tgt` (B, 4, 4) for a batch of source and target frames."""
         return pose_matrix(*self(source, target))
+
+
+class LearnedIntrinsics(nn.Module):
+    """One K for the whole clip, learnt with the depth and the poses when the source has no calibration
+    (as EndoDAC and AF-SfMLearner learn it, but one K per clip rather than one per frame pair).
+
+    Starts at the assumed K (at the loss size): focal lengths are exp(a) times the assumed ones, the
+    principal point moves at most 10% of the frame's width / height (tanh), so training starts where
+    the assumption is and cannot run away.
+    """
+
+    def __init__(self, K: torch.Tensor, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.register_buffer("K0", torch.as_tensor(K, dtype=torch.float32).reshape(3, 3).clone())
+        self.size = size  # (h, w) of the images K is for
+        self.raw = nn.Parameter(torch.zeros(4))
+
+    def forward(self) -> torch.Tensor:
+        """The current (3, 3) K."""
+        h, w = self.size
+        K0, raw = self.K0, self.raw
+        fx, fy = K0[0, 0] * raw[0].exp(), K0[1, 1] * raw[1].exp()
+        cx, cy = K0[0, 2] + 0.1 * w * raw[2].tanh(), K0[1, 2] + 0.1 * h * raw[3].tanh()
+        zero, one = torch.zeros_like(fx), torch.ones_like(fx)
+        return torch.stack([torch.stack([fx, zero, cx]), torch.stack([zero, fy, cy]), torch.stack([zero, zero, one])])

@@ -53,10 +53,12 @@ class TrainOptions:
     device: str = "auto"
 
 
-def augment(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Random flips (image and depth together) and colour jitter (gain per channel, brightness, gamma)."""
+def augment(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
+            flips: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips (image and depth together; unless `flips` is False) and colour jitter (gain per channel,
+    brightness, gamma)."""
     rgb, depth = rgb.copy(), depth.copy()
-    for i in range(len(rgb)):
+    for i in range(len(rgb) if flips else 0):
         if rng.random() < 0.5:
             rgb[i], depth[i] = rgb[i, :, ::-1], depth[i, :, ::-1]
         if rng.random() < 0.5:

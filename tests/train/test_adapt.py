@@ -13,7 +13,7 @@ from endodepth.io.plain import write_plain
 from endodepth.kinds import finite_positive
 from endodepth.models import create
 from endodepth.synth import render_sequence
-from endodepth.train.adapt import AdaptCancelled, AdaptJob, AdaptOptions, card_path
+from endodepth.train.adapt import AdaptCancelled, AdaptJob, AdaptOptions, card_path, default_output
 from endodepth.train.pseudo_labels import TeacherLabel, model_teacher, pseudo_labels
 
 W, H = 96, 80
@@ -95,6 +95,7 @@ def test_checkpoint_and_card_round_trip(clip, tmp_path):
     assert card["frames"]["range"] == [0, 4] and card["frames"]["used"] == 4
     assert card["parameters"]["adapters"] == job.model.num_parameters(trainable_only=True) > 0
     assert card["parameters"]["pose_network"] > 0
+    assert card["learned_intrinsics"] is None  # the plain layout states its K
     check = card["ground_truth_check"]
     assert check["before"]["indices"] == [4, 5] and "held-out" in check["before"]["frames"]
     rebuilt = create(out)
@@ -158,3 +159,38 @@ def test_bad_input_is_one_line_and_exit_2(one_frame, tmp_path, capsys, args, mes
 def test_output_folder_is_refused(clip, tmp_path, capsys):
     assert main(["adapt", str(clip), "--out", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_the_default_output_is_beside_the_video_named_after_it(tmp_path):
+    video = tmp_path / "case7.mp4"
+    video.write_bytes(b"")
+    assert default_output(video) == tmp_path / "case7.adapted.safetensors"
+    (tmp_path / "case7.adapted.safetensors").write_bytes(b"")
+    assert default_output(video) == tmp_path / "case7.adapted-2.safetensors"  # never over an earlier one
+    folder = tmp_path / "keyframe_1"
+    folder.mkdir()
+    assert default_output(folder) == tmp_path / "keyframe_1.adapted.safetensors"
+
+
+def test_a_read_only_folder_sends_the_default_output_elsewhere(tmp_path, monkeypatch):
+    video = tmp_path / "ro" / "endo.mp4"
+    video.parent.mkdir()
+    video.write_bytes(b"")
+    monkeypatch.setattr("os.access", lambda path, mode: str(path) != str(video.parent))
+    assert default_output(video, tmp_path / "models") == tmp_path / "models" / "endo.adapted.safetensors"
+
+
+def test_mono_learns_the_intrinsics_of_a_source_without_calibration(tmp_path):
+    seq = render_sequence(5, W, H, seed=13, scene="tube")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, rgb in enumerate(seq.rgb):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    with open_source(folder) as source:
+        assumed = np.asarray(source.intrinsics)
+        job = AdaptJob(source, tmp_path / "k.safetensors", AdaptOptions(objective="mono", steps=4, batch_size=2))
+        card = job.run().card
+    learned = np.asarray(card["learned_intrinsics"])
+    assert card["intrinsics_assumed"] and learned.shape == (3, 3)
+    np.testing.assert_allclose(learned, assumed, rtol=0.05, atol=0.6)  # 4 steps move it a little from the assumption
+    assert not np.allclose(learned, assumed, rtol=1e-6, atol=1e-4)

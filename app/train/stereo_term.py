@@ -1,0 +1,65 @@
+"""The left-right photometric term of objective stereo: the calibrated pair at the loss size, and the
+student's relative depth taken to millimetres by the stereo teacher's labels before warping."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from endodepth.frame import Frame, StereoCalibration
+from endodepth.train.photometric import stereo_photometric_loss
+
+WEIGHT = 1.0  # default weight of the photometric term beside the pseudo-label terms (both about 0.05-0.3 at first)
+
+
+def small_pair(frame: Frame, size: tuple[int, int]) -> np.ndarray:
+    """The left and right views area-shrunk to `size` (h, w): (2, h, w, 3) uint8."""
+    h, w = size
+    return np.stack([cv2.resize(v, (w, h), interpolation=cv2.INTER_AREA) for v in (frame.rgb, frame.right)])
+
+
+def metric_scale(depth: torch.Tensor, label: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1, 1) factors taking the student's depth to the label's unit: the exp of the mean log ratio over
+    the labelled pixels (detached: the scale comes from the teacher, the photometric term shapes the depth)."""
+    valid = (weight > 0).to(depth.dtype)
+    ratio = (label.clamp_min(1e-6).log() - depth.clamp_min(1e-6).log()) * valid
+    mean = ratio.sum((1, 2, 3)) / valid.sum((1, 2, 3)).clamp_min(1.0)
+    return mean.exp().detach()[:, None, None, None]
+
+
+@dataclass
+class StereoViews:
+    """The training frames' left and right views at the loss size (N, h, w, 3) uint8, and the pair's geometry there."""
+
+    pairs: np.ndarray  # (N, 2, h, w, 3)
+    K_left: torch.Tensor  # (3, 3) at the loss size
+    K_right: torch.Tensor
+    right_T_left: torch.Tensor  # (4, 4), x_right = R x_left + T in mm
+    weight: float = WEIGHT
+
+    @classmethod
+    def build(cls, pairs: Sequence[np.ndarray], calib: StereoCalibration, full_size: tuple[int, int],
+              weight: float = WEIGHT) -> StereoViews:
+        """From `small_pair` outputs of frames whose views are `full_size` (width, height)."""
+        pairs = np.stack(pairs)
+        h, w = pairs.shape[2:4]
+        shrink = np.diag([w / full_size[0], h / full_size[1], 1.0])
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = calib.R, calib.T
+        K1, K2, T = (torch.from_numpy(np.asarray(a, np.float32)) for a in (shrink @ calib.K1, shrink @ calib.K2, T))
+        return cls(pairs, K1, K2, T, weight)
+
+    def loss(self, depth: torch.Tensor, label: torch.Tensor, weight: torch.Tensor,
+             picks: Sequence[int]) -> torch.Tensor:
+        """`weight` x the photometric error of the picked frames' right views warped into the left by the
+        student's depth (B, 1, h, w), scaled to mm by the labels."""
+        views = torch.from_numpy(self.pairs[list(picks)]).to(depth.device).permute(0, 1, 4, 2, 3).float() / 255.0
+        b = len(views)
+        Ks = [k.to(depth.device).expand(b, 3, 3) for k in (self.K_left, self.K_right)]
+        pose = self.right_T_left.to(depth.device).expand(b, 4, 4)
+        depth_mm = depth * metric_scale(depth, label, weight)
+        return self.weight * stereo_photometric_loss(depth_mm, views[:, 0], views[:, 1], *Ks, pose)

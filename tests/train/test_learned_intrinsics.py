@@ -1,0 +1,43 @@
+"""Learned intrinsics of objective mono: they start at the assumed K and the photometric loss pulls a wrong
+focal length back to the true one (true depth and pose of an exact shift)."""
+
+import torch
+
+from endodepth.train.photometric import photometric_error, pose_matrix, warp
+from endodepth.train.pose_net import LearnedIntrinsics
+
+H, W, F_TRUE = 48, 64, 60.0
+
+
+def _shifted_pair(depth_mm: float = 50.0, shift_mm: float = 5.0):
+    """A textured plane at `depth_mm` seen from a source camera moved `shift_mm` along x: the target is
+    the source rolled by F_TRUE * shift / depth pixels (an integer roll, no warping code)."""
+    g = torch.Generator().manual_seed(0)
+    source = torch.nn.functional.interpolate(torch.rand(1, 3, H // 4, W // 4, generator=g), size=(H, W),
+                                             mode="bicubic", align_corners=False).clamp(0, 1)
+    target = torch.roll(source, shifts=-round(F_TRUE * shift_mm / depth_mm), dims=-1)
+    return source, target, pose_matrix(torch.zeros(1, 3), torch.tensor([[shift_mm, 0.0, 0.0]]))
+
+
+def _K(f: float) -> torch.Tensor:
+    return torch.tensor([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1]])
+
+
+def test_learned_intrinsics_start_at_the_assumed_k():
+    torch.testing.assert_close(LearnedIntrinsics(_K(80.0), (H, W))(), _K(80.0))
+
+
+def test_the_photometric_loss_pulls_a_wrong_focal_length_to_the_true_one():
+    source, target, T = _shifted_pair()
+    depth = torch.full((1, 1, H, W), 50.0)
+    interior = (slice(None), slice(None), slice(4, -4), slice(12, -12))
+    intrinsics = LearnedIntrinsics(_K(F_TRUE * 1.25), (H, W))  # the assumed focal is 25% too long
+    optimiser = torch.optim.Adam(intrinsics.parameters(), lr=0.01)
+    for _ in range(150):
+        loss = photometric_error(warp(source, depth, T, intrinsics()[None]), target)[interior].mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    K = intrinsics().detach()
+    assert abs(K[0, 0].item() - F_TRUE) < 0.06 * F_TRUE  # from 25% off to within 6%
+    assert abs(K[0, 2].item() - (W - 1) / 2) < 2.0
