@@ -112,6 +112,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.finished.connect(self._on_finished, queued)
         self.worker.state_changed.connect(self._on_state_changed, queued)
         self.worker.result.connect(self.reconstruction_view.offer_update, queued)  # every result, drawn or not
+        self.worker.gt_arrived.connect(self.reconstruction_view.offer_update, queued)  # and those left for their GT
         for key, dock in self.docks.items():
             dock.visibilityChanged.connect(lambda visible, key=key: self._on_dock_visibility(key, visible))
 

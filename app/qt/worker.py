@@ -71,6 +71,7 @@ class Worker(QtCore.QObject):
     opened = QtCore.Signal(object, int)          # Source.describe() dict (+ stereo_pair, layout), generation
     models_ready = QtCore.Signal(list, str, int)  # model names, device, generation
     result = QtCore.Signal(object)               # Update
+    gt_arrived = QtCore.Signal(object)           # Update of a frame shown before its ground truth, now analysed
     state_changed = QtCore.Signal(str)           # name of the ViewerState field that changed
     error = QtCore.Signal(str)
     notice = QtCore.Signal(str)
@@ -355,6 +356,7 @@ class Worker(QtCore.QObject):
         result.frame.gt_depth = depth
         update = Update(result, self.state.primary)
         self._prepare(update)
+        self.gt_arrived.emit(update)
         if not self._runner.playing and self._runner.position == index:
             self.result.emit(update)
             return
