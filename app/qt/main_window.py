@@ -436,8 +436,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def shutdown(self) -> None:
         """Stop the runner threads and the worker thread."""
         self.stats_timer.stop()
-        self.reconstruction_view.shutdown()
         stop_adapting(self)
         self.worker.stop(timeout=30.0)  # a slow model on the CPU may need seconds to finish its frame
+        self.reconstruction_view.shutdown()  # after the worker: no result, late or not, reaches it after this
         self.worker_thread.quit()
         self.worker_thread.wait(5000)

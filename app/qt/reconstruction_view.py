@@ -129,6 +129,7 @@ class ReconstructionView(QtWidgets.QWidget):
         self._version = 0
         self._generation: int | None = None
         self._offered: set[int] = set()  # frame numbers fused since Start
+        self._closed = False  # the window is closing: results still queued are not fused
         self._describe = ""
         self._needs_reset = True
         self._fitted: tuple | None = None  # the camera reset_view chose last
@@ -149,7 +150,7 @@ class ReconstructionView(QtWidgets.QWidget):
         """Forward a worker result (its primary model's depth at the frame's resolution) to the fusion while
         fusing; cheap and non-blocking. Frames whose ground truth is still being read are left out."""
         result = update.result
-        if not self.start_button.isChecked() or update.primary not in result.results or update.gt_pending:
+        if self._closed or not self.start_button.isChecked() or update.primary not in result.results or update.gt_pending:
             return
         if self._generation is not None and update.generation != self._generation:
             self.start_button.setChecked(False)  # another file or model: this reconstruction is finished
@@ -321,7 +322,8 @@ class ReconstructionView(QtWidgets.QWidget):
         self.voxel_box.setValue(float(options.get("voxel_mm", 1.0)))
 
     def shutdown(self) -> None:
-        """Stop the fusion thread (window closing)."""
+        """Stop the fusion thread (window closing); later results are not fused."""
+        self._closed = True
         if self.live is not None:
             self.live.stop(timeout=1.0)
 
