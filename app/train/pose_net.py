@@ -3,7 +3,8 @@
 Input: a source and the target frame, RGB in [0, 1], stacked to 6 channels (AF-SfMLearner's
 order [source, target], never inverted). Output: `src_T_tgt`, the (B, 4, 4) transform from the
 target camera to the source camera, as axis-angle and translation scaled by `scale` (monodepth2 0.01,
-AF-SfMLearner 0.001) so that training starts from (almost) no motion. Translation is in the unit of the depth it is trained with.
+AF-SfMLearner 0.001) so that training starts from (almost) no motion. Translation is in the unit of
+the depth it is trained with.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def disp_to_depth(disp: torch.Tensor, min_depth: float, max_depth: float) -> tup
 
 
 def project_grid(depth: torch.Tensor, src_T_tgt: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where each target pixel lands in the source: a grid_sample grid (B, H, W, 2) and the in-view mask (B, 1, H, W)."""
+    """Where each target pixel lands in the source: a grid_sample grid (B, H, W, 2), in-view mask (B, 1, H, W)."""
     b, _, h, w = depth.shape
     ys, xs = torch.meshgrid(torch.arange(h, dtype=depth.dtype, device=depth.device),
                             torch.arange(w, dtype=depth.dtype, device=depth.device), indexing="ij")
