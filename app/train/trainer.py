@@ -93,11 +93,7 @@ class Trainer:
             modules[layer].register_forward_hook(self._keep(layer))
 
     def _lr_factor(self, step: int) -> float:
-        """Linear warm-up, then cosine decay to 5% of the peak rate."""
-        if step < self.opt.warmup:
-            return (step + 1) / self.opt.warmup
-        t = (step - self.opt.warmup) / max(1, self.opt.steps - self.opt.warmup)
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+        return lr_factor(step, self.opt.warmup, self.opt.steps)
 
     def _keep(self, layer: str):
         def hook(_module, _inputs, output) -> None:
@@ -158,17 +154,7 @@ class Trainer:
     @torch.no_grad()
     def validate(self, model: DepthEstimator | None = None) -> dict[str, float]:
         """SCARED-protocol errors on the validation frames (median scaling), through `predict_batch`."""
-        model = model or self.model
-        rows = []
-        n = len(self.val_set)
-        picks = np.linspace(0, n - 1, min(n, self.opt.val_frames)).round().astype(int)
-        for chunk in np.array_split(picks, max(1, len(picks) // 8)):
-            rgb, depth = self.val_set.batch(chunk)
-            for result, gt in zip(model.predict_batch(list(rgb)), depth):
-                errors = evaluate_frame(result.output, result.kind, gt)
-                if errors is not None:
-                    rows.append(errors)
-        return summarize(rows)
+        return validate(model or self.model, self.val_set, self.opt.val_frames)
 
     def train(self, out: str | Path) -> Path:
         """Run all steps, logging losses and validation; write the checkpoint (ours, with name and options)."""
@@ -191,6 +177,32 @@ class Trainer:
     def describe(self) -> dict:
         """The run's options as JSON-ready data (written beside the checkpoint)."""
         return {**asdict(self.opt), "parameters": self.model.num_parameters()}
+
+
+def lr_factor(step: int, warmup: int, steps: int) -> float:
+    """Linear warm-up, then cosine decay to 5% of the peak rate."""
+    if step < warmup:
+        return (step + 1) / warmup
+    t = (step - warmup) / max(1, steps - warmup)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+@torch.no_grad()
+def validate(model: DepthEstimator, val_set, frames: int) -> dict[str, float]:
+    """SCARED-protocol errors on up to `frames` validation frames (median scaling), through `predict_batch`.
+
+    `val_set.batch(picks)` gives uint8 RGB and depth in mm of those positions (`FrameSet`, `FrameTriples`).
+    """
+    rows = []
+    n = len(val_set)
+    picks = np.linspace(0, n - 1, min(n, frames)).round().astype(int)
+    for chunk in np.array_split(picks, max(1, len(picks) // 8)):
+        rgb, depth = val_set.batch(chunk)
+        for result, gt in zip(model.predict_batch(list(rgb)), depth):
+            errors = evaluate_frame(result.output, result.kind, gt)
+            if errors is not None:
+                rows.append(errors)
+    return summarize(rows)
 
 
 def write_log(path: Path) -> Callable[[dict], None]:
