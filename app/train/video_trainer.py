@@ -223,6 +223,9 @@ class VideoTrainer:
         t0 = time.perf_counter()
         running: list[dict[str, float]] = []
         curve = []
+        if self.world.main and self.val_set is not None and self.step_count == 0:
+            curve.append({"step": 0, **self._scores()})  # where the run starts
+            self.log(curve[-1])
         while self.step_count < self.opt.steps:
             running.append(self.step())
             step = self.step_count
@@ -243,8 +246,7 @@ class VideoTrainer:
     def _checkpoint(self, out: Path, record: dict) -> None:
         """Validate (rank 0), write the checkpoint when it is the best so far on validation (or always without)."""
         if self.val_set is not None:
-            scores = validate(self.model, self.val_set, self.opt.val_frames)
-            record.update({f"val_{k}": scores[k] for k in ("abs_rel", "rmse", "a1") if k in scores})
+            record.update(self._scores())
         score = record.get("val_abs_rel", -self.step_count)
         if score <= self.best or not out.exists():
             self.best = min(self.best, score)
@@ -252,6 +254,11 @@ class VideoTrainer:
             record["saved"] = True
         with atomic_write(resume_path(out)) as tmp:
             torch.save(self.resume_state(), tmp)
+
+    def _scores(self) -> dict[str, float]:
+        """abs_rel, rmse and a1 on the validation frames, prefixed `val_`."""
+        scores = validate(self.model, self.val_set, self.opt.val_frames)
+        return {f"val_{k}": scores[k] for k in ("abs_rel", "rmse", "a1") if k in scores}
 
     def _card(self, out: Path, curve: list[dict]) -> None:
         card = {**self.describe(), "model_name": self.model.name, "curve": curve,

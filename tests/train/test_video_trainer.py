@@ -44,6 +44,7 @@ def test_self_supervised_run_writes_checkpoint_card_and_resume_file(tmp_path):
     records = []
     trainer = VideoTrainer(_options(convention="af-sfmlearner"), _triples(), _triples(), records.append)
     trainer.train(out)
+    assert records[0]["step"] == 0 and "val_abs_rel" in records[0]  # the curve starts before training
     assert set(records[-1]) >= {"photometric", "smoothness", "kept", "val_abs_rel", "saved"}
     card = json.loads((tmp_path / "ss.safetensors.card.json").read_text())
     assert card["world_size"] == 1 and card["checkpoint_chosen_on"] == "validation frames"
