@@ -98,7 +98,8 @@ def _options(args: argparse.Namespace) -> VideoOptions:
         raise UsageError("--objective distill needs --teacher NAME_OR_CHECKPOINT")
     model_options = {"short_side": args.short_side} if args.short_side else {}
     return VideoOptions(
-        objective=args.objective, model=args.model, weights=None if args.weights is None else str(args.weights),
+        objective=args.objective, model=args.model,
+        weights=None if args.weights is None else str(args.weights.resolve()),  # adapter files name their base
         from_scratch=args.from_scratch, adapters=args.adapters, rank=args.rank, alpha=args.alpha, stage=args.stage,
         galore_rank=args.galore_rank, update_proj_gap=args.update_proj_gap, galore_scale=args.galore_scale,
         convention=args.convention, depth_range=tuple(args.depth_range), model_options=model_options,
