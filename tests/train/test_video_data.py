@@ -72,3 +72,14 @@ def test_the_command_refuses_a_test_split_for_validation_and_missing_inputs(tmp_
     assert "needs --teacher" in capsys.readouterr().err
     assert main(["train", out, "--objective", "self-supervised", "--stage", "2"]) == 2
     assert "--stage 2 needs --weights" in capsys.readouterr().err
+
+
+def test_split_entries_give_triples_inside_their_keyframe(tmp_path):
+    from endodepth.io.splits import split_source
+    from tests.io.io_fixtures import make_keyframe
+
+    make_keyframe(tmp_path / "dataset_1" / "keyframe_1", n=5)
+    split = tmp_path / "train_files.txt"
+    split.write_text("dataset1/keyframe1\t1\tl\ndataset1/keyframe1\t3\tl\ndataset1/keyframe1\t5\tl\n")
+    data = load_triples(split_source(tmp_path, split), (16, 20))
+    assert len(data) == 1 and data.triples.tolist() == [[0, 1, 2]]  # the first and last entry have no neighbours
