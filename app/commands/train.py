@@ -18,6 +18,8 @@ import torch
 from endodepth.commands.options import add_device, size_type
 from endodepth.commands.train_video import OBJECTIVES, SUPERVISED, add_video_arguments, run_video
 from endodepth.errors import UsageError
+from endodepth.models.registry import resolve_device
+from endodepth.train import distributed
 from endodepth.train.datasets import (
     FrameSet,
     SynthRecipe,
@@ -78,11 +80,17 @@ def run(args: argparse.Namespace) -> int:
             setattr(args, name, getattr(defaults, name))
     if args.objective != SUPERVISED:
         return run_video(args)
+    if args.resume or args.adapters or args.stage != 1:
+        raise UsageError("--resume, --adapters and --stage go with --objective self-supervised or distill")
     width, height = args.render_size
     recipe = SynthRecipe(args.sequences, args.frames, width, height, args.first_seed, args.spread)
     if not 0 <= args.val_sequences < args.sequences:
         raise UsageError(f"--val-sequences must be in [0, {args.sequences}), got {args.val_sequences}")
-    folder = render_training_set(args.data, recipe, args.workers or default_workers())
+    world = distributed.join(resolve_device(args.device))
+    if world.main:  # one renderer; the other ranks wait for the set
+        render_training_set(args.data, recipe, args.workers or default_workers())
+    distributed.barrier(world)
+    folder = args.data
     train_idx, val_idx = split_by_sequence(recipe.sequences * recipe.frames, recipe.frames, args.val_sequences)
     options = TrainOptions(
         model=args.model, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -90,12 +98,16 @@ def run(args: argparse.Namespace) -> int:
         selectivity_weight=args.selectivity_weight, val_every=args.val_every, device=args.device,
     )
     log_path = args.out.with_name(args.out.name + ".log.jsonl")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.unlink(missing_ok=True)
-    log = write_log(log_path)
-    trainer = Trainer(options, FrameSet(folder, train_idx), FrameSet(folder, val_idx) if len(val_idx) else None, log)
+    if world.main:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.unlink(missing_ok=True)
+    log = write_log(log_path) if world.main else (lambda _record: None)
+    trainer = Trainer(options, FrameSet(folder, train_idx), FrameSet(folder, val_idx) if len(val_idx) else None, log,
+                      world)
     log({"options": trainer.describe(), "recipe": recipe.__dict__, "train_frames": len(train_idx),
          "val_frames": len(val_idx), "threads": torch.get_num_threads()})
     trainer.train(args.out)
-    print(json.dumps({"checkpoint": str(args.out), "log": str(log_path)}))
+    distributed.leave(world)
+    if world.main:
+        print(json.dumps({"checkpoint": str(args.out), "log": str(log_path)}))
     return 0

@@ -11,6 +11,7 @@ import torch.multiprocessing as mp
 
 from endodepth import models
 from endodepth.train import distributed
+from endodepth.train.trainer import Trainer, TrainOptions
 from endodepth.train.video_data import FrameTriples
 from endodepth.train.video_trainer import DISTILL, VideoOptions, VideoTrainer, resume_path
 
@@ -65,28 +66,52 @@ def test_resume_continues_exactly_with_the_optimizer_state(tmp_path):
         assert torch.equal(a, b), name
 
 
-def _rank_main(rank: int, port: int, folder: str) -> None:
+def _trainer(objective: str, world: distributed.World | None = None, steps: int = 3):
+    """A video trainer, or the supervised one on the same frames (as a rendered set), for `world`."""
+    if objective != "supervised":
+        return VideoTrainer(_options(steps=steps, val_every=100), _triples(), None, lambda r: None, world=world)
+    data = _triples()
+    options = TrainOptions(model="meter-xxs", model_options={"input_size": (32, 64)}, steps=steps, batch_size=2,
+                           warmup=1, val_every=100, device="cpu")
+    return Trainer(options, _ArraySet(data.rgb, data.depth), None, lambda r: None, world=world)
+
+
+class _ArraySet:
+    """In-memory frames with the FrameSet interface the supervised trainer reads."""
+
+    def __init__(self, rgb, depth):
+        self.rgb, self.depth = rgb, depth
+
+    def __len__(self) -> int:
+        return len(self.rgb)
+
+    def batch(self, picks):
+        return self.rgb[np.sort(picks)], self.depth[np.sort(picks)]
+
+
+def _rank_main(rank: int, port: int, folder: str, objective: str) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     world = distributed.join(torch.device("cpu"))
-    trainer = VideoTrainer(_options(steps=3, val_every=100), _triples(), None, lambda r: None, world=world)
+    trainer = _trainer(objective, world)
     trainer.train(os.path.join(folder, "ddp.safetensors"))
     torch.save(dict(trainer.model.named_parameters()), os.path.join(folder, f"rank{rank}.pt"))
     distributed.leave(world)
 
 
 @pytest.mark.slow
-def test_two_gloo_ranks_keep_identical_weights(tmp_path):
+@pytest.mark.parametrize("objective", ["self-supervised", "supervised"])
+def test_two_gloo_ranks_keep_identical_weights(tmp_path, objective):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_rank_main, args=(port, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_rank_main, args=(port, str(tmp_path), objective), nprocs=2, join=True)
     a, b = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
-    start = dict(VideoTrainer(_options(steps=0), _triples(), None, lambda r: None).model.named_parameters())
+    start = dict(_trainer(objective, steps=0).model.named_parameters())
     assert any(not torch.equal(a[k], start[k]) for k in a)  # they trained
     assert [k for k in a if not torch.equal(a[k], b[k])] == []  # and stayed in step (norm statistics are per rank)
-    card = json.loads((tmp_path / "ddp.safetensors.card.json").read_text())
-    assert card["world_size"] == 2
+    if objective == "self-supervised":
+        assert json.loads((tmp_path / "ddp.safetensors.card.json").read_text())["world_size"] == 2
 
 
 def test_distillation_fits_the_teachers_labels():
