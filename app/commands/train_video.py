@@ -61,6 +61,8 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--galore-scale", type=float, default=_V.galore_scale)
     g.add_argument("--pose-lr", type=float, default=_V.pose_lr)
     g.add_argument("--short-side", type=int, help="Depth Anything network input side (default the model's)")
+    g.add_argument("--model-option", dest="model_option", action="append", default=[], type=_option,
+                   metavar="NAME=VALUE", help="a model factory option, e.g. metric=true (JSON values)")
     g.add_argument("--resume", action="store_true", help="continue from OUT.resume.pt (optimizer state included)")
 
 
@@ -69,6 +71,16 @@ def _size(text: str) -> tuple[int, int]:
 
     width, height = size_type(minimum=16)(text)
     return height, width
+
+
+def _option(text: str) -> tuple[str, object]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except ValueError:
+        return name, value
 
 
 def _check_not_test(path: Path | None) -> None:
@@ -96,7 +108,7 @@ def _options(args: argparse.Namespace) -> VideoOptions:
         raise UsageError("--stage 2 needs --weights STAGE1_ADAPTERS (the checkpoint stage 1 wrote)")
     if args.objective == DISTILL and not args.teacher:
         raise UsageError("--objective distill needs --teacher NAME_OR_CHECKPOINT")
-    model_options = {"short_side": args.short_side} if args.short_side else {}
+    model_options = {**({"short_side": args.short_side} if args.short_side else {}), **dict(args.model_option)}
     return VideoOptions(
         objective=args.objective, model=args.model,
         weights=None if args.weights is None else str(args.weights.resolve()),  # adapter files name their base
