@@ -124,3 +124,12 @@ def test_distillation_fits_the_teachers_labels():
     for _ in range(15):
         last = trainer.step()
     assert sum(last.values()) < sum(first.values())
+
+
+def test_python_dash_m_endodepth_is_the_command_torchrun_runs():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "endodepth", "train", "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "--objective" in done.stdout and "--resume" in done.stdout
