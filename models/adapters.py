@@ -7,7 +7,10 @@
 
 Adapters start as the identity (LoRA B = 0, last norm of `residual_` = 0), so an adapted
 model reproduces its base checkpoint until trained. `merge_adapters` folds the linear ones
-into their weights for inference. Registers `depth-anything-v2-vits-lora`.
+into their weights for inference; `fold_adapters` folds them for good (stage 2 of the two-stage
+recipe trains the merged weights). Registers `depth-anything-v2-vits-lora` and `-vitb-lora`; with
+`base_weights=FILE` the base loads that checkpoint first, so an adapters-only file (which names
+its base in its options) rebuilds the whole model through `create(FILE)`.
 """
 
 from __future__ import annotations
@@ -220,7 +223,22 @@ def merge_adapters(model: nn.Module) -> None:
 def unmerge_adapters(model: nn.Module) -> None:
     """Undo `merge_adapters`."""
     for layer in _adapted_layers(model):
-        layer.unmerge()
+        if layer.merged:
+            layer.unmerge()
+
+
+def fold_adapters(model: nn.Module) -> None:
+    """Add every LoRA / DV-LoRA update to its base weight and reset the adapter to the identity (B = 0)."""
+    unmerge_adapters(model)
+    with torch.no_grad():
+        for layer in _adapted_layers(model):
+            if isinstance(layer, DVLinear):
+                layer.weight += layer.delta_weight()
+                layer.lora_B.zero_()
+                continue
+            for name in layer.active_adapters:
+                layer.get_base_layer().weight += layer.get_delta_weight(name)
+                layer.lora_B[name].weight.zero_()
 
 
 def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -252,30 +270,47 @@ def adapted_checkpoint_filter(state_dict: Mapping[str, torch.Tensor], model: nn.
     `base_layer` names, adapters missing from the file keep their (identity) initialisation."""
     sd = da2_checkpoint_filter(state_dict, model)
     own = model.state_dict()
+    if not any(k.startswith("backbone.") and not is_adapter_key(k) for k in sd):
+        return {**own, **sd}  # an adapters-only file: over the base the model was built on (base_weights)
     wrapped = {k.replace(".base_layer.", "."): k for k in own if ".base_layer." in k}
     out = {wrapped.get(k, k): v for k, v in sd.items()}
     out.update({k: v for k, v in own.items() if k not in out and is_adapter_key(k)})
     return out
 
 
-@register(
-    "depth-anything-v2-vits-lora",
-    description="Depth Anything V2 Small + endoscopy adapters (attention LoRA, MLP DV-LoRA, conv neck + decoder LoRA)",
-    checkpoint_filter=adapted_checkpoint_filter,
-)
-def depth_anything_v2_vits_lora(
+def _adapted_da2(
+    encoder: str,
     attention: str = "lora", attention_rank: int = 4, attention_alpha: float = 4.0,
     mlp: str = "dvlora", mlp_rank: int = 4, mlp_alpha: float = 4.0,
     conv: str = "lora", conv_rank: int = 4, conv_alpha: float = 4.0,
     residual_blocks: Iterable[int] = (2, 5, 8, 11),
     trainable_head: Iterable[str] = ("depth_head.scratch.output_conv2",),
+    base_weights: str | None = None,
     **options,
 ) -> DepthAnythingV2:
-    """Depth Anything V2 Small with adapters; only adapters and `trainable_head` train."""
-    model = DepthAnythingV2("vits", **options)
+    """Depth Anything V2 (`base_weights` loaded when given) plus adapters; only adapters and `trainable_head` train."""
+    model = DepthAnythingV2(encoder, **options)
+    if base_weights and model.backbone.cls_token.device.type != "meta":
+        tensors, _ = read_checkpoint(base_weights)
+        load_into(model, base_weights, tensors, da2_checkpoint_filter)
     apply_adapters(
         model, "backbone", (attention, attention_rank, attention_alpha), (mlp, mlp_rank, mlp_alpha),
         (conv, conv_rank, conv_alpha), residual_blocks,
     )
     mark_trainable(model, trainable_head)
     return model
+
+
+def _register_adapted(encoder: str, size_name: str) -> None:
+    @register(
+        f"depth-anything-v2-{encoder}-lora",
+        description=f"Depth Anything V2 {size_name} + endoscopy adapters (attention LoRA, MLP DV-LoRA, "
+        "conv neck + decoder LoRA); base_weights=FILE names the base checkpoint",
+        checkpoint_filter=adapted_checkpoint_filter,
+    )
+    def factory(**options) -> DepthAnythingV2:
+        return _adapted_da2(encoder, **options)
+
+
+for _encoder, _size_name in (("vits", "Small"), ("vitb", "Base")):
+    _register_adapted(_encoder, _size_name)

@@ -1,4 +1,11 @@
-"""`endodepth train`: render the synthetic training set (once, cached) and train a relative-depth model on it."""
+"""`endodepth train`: supervised on rendered synthetic endoscopy, or self-supervised / distilled on any video source.
+
+`--objective supervised` (the default model's recipe) renders the synthetic set once and trains on
+it. `self-supervised` and `distill` read frame triples from `--source` (SCARED, AF-SfMLearner,
+plain layouts, image folders, videos; with `--split-dir` the standard train/val split files, the
+test split is never read) and can train adapters (`--adapters`, stage 1) or the merged weights
+under GaLore (`--stage 2`). Runs the same under `torchrun -m endodepth train ...`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,10 @@ from pathlib import Path
 import torch
 
 from endodepth.commands.options import add_device, size_type
+from endodepth.commands.train_video import OBJECTIVES, SUPERVISED, add_video_arguments, run_video
 from endodepth.errors import UsageError
+from endodepth.models.registry import resolve_device
+from endodepth.train import distributed
 from endodepth.train.datasets import (
     FrameSet,
     SynthRecipe,
@@ -18,15 +28,20 @@ from endodepth.train.datasets import (
     split_by_sequence,
 )
 from endodepth.train.trainer import Trainer, TrainOptions, write_log
+from endodepth.train.video_trainer import VideoOptions
 
 _DEFAULTS = TrainOptions()
+_VIDEO = VideoOptions()
 _RECIPE = SynthRecipe()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", type=Path, help="checkpoint to write (.safetensors or .pth); a .log.jsonl goes beside it")
+    p.add_argument("--objective", choices=OBJECTIVES, default=SUPERVISED,
+                   help="supervised on rendered synthetic frames (default), self-supervised photometric on "
+                        "video triples, or distill a teacher's labels")
     p.add_argument("--model", default=_DEFAULTS.model,
-                   help=f"architecture to train from scratch (default {_DEFAULTS.model})")
+                   help=f"architecture to train (supervised: from scratch; default {_DEFAULTS.model})")
     p.add_argument("--data", type=Path, default=Path("data/synth-train"),
                    help="folder of the rendered training set; rendered there when missing (default data/synth-train)")
     p.add_argument("--sequences", type=int, default=_RECIPE.sequences, help="synthetic scenes to render")
@@ -37,9 +52,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--render-size", type=size_type(minimum=8), default=(_RECIPE.width, _RECIPE.height), metavar="WxH",
                    help=f"rendered frame size (default {_RECIPE.width}x{_RECIPE.height})")
     p.add_argument("--val-sequences", type=int, default=8, help="last scenes held back for validation")
-    p.add_argument("--steps", type=int, default=_DEFAULTS.steps)
-    p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
-    p.add_argument("--lr", type=float, default=_DEFAULTS.lr)
+    p.add_argument("--steps", type=int, help=f"optimisation steps (default {_DEFAULTS.steps}; video {_VIDEO.steps})")
+    p.add_argument("--batch-size", type=int,
+                   help=f"batch size per process (default {_DEFAULTS.batch_size}; video {_VIDEO.batch_size})")
+    p.add_argument("--lr", type=float, help=f"peak learning rate (default {_DEFAULTS.lr}; video {_VIDEO.lr})")
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="seed of initialisation, batches and augmentation")
     p.add_argument("--gradient-weight", type=float, default=_DEFAULTS.gradient_weight,
                    help="weight of gradient matching")
@@ -47,20 +63,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="layers that get the depth-selectivity assign regulariser (You et al. 2021)")
     p.add_argument("--selectivity-weight", type=float, default=_DEFAULTS.selectivity_weight,
                    help="weight of the selectivity term (loss - weight * mean DS per layer)")
-    p.add_argument("--val-every", type=int, default=_DEFAULTS.val_every, help="steps between validations")
+    p.add_argument("--val-every", type=int,
+                   help=f"steps between validations (default {_DEFAULTS.val_every}; video {_VIDEO.val_every})")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: all cores)")
     p.add_argument("--workers", type=int, default=0, help="rendering processes (0: all cores)")
     add_device(p)
+    add_video_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
+    defaults = _DEFAULTS if args.objective == SUPERVISED else _VIDEO
+    for name in ("steps", "batch_size", "lr", "val_every"):
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(defaults, name))
+    if args.objective != SUPERVISED:
+        return run_video(args)
+    if args.resume or args.adapters or args.stage != 1:
+        raise UsageError("--resume, --adapters and --stage go with --objective self-supervised or distill")
     width, height = args.render_size
     recipe = SynthRecipe(args.sequences, args.frames, width, height, args.first_seed, args.spread)
     if not 0 <= args.val_sequences < args.sequences:
         raise UsageError(f"--val-sequences must be in [0, {args.sequences}), got {args.val_sequences}")
-    folder = render_training_set(args.data, recipe, args.workers or default_workers())
+    world = distributed.join(resolve_device(args.device))
+    if world.main:  # one renderer; the other ranks wait for the set
+        render_training_set(args.data, recipe, args.workers or default_workers())
+    distributed.barrier(world)
+    folder = args.data
     train_idx, val_idx = split_by_sequence(recipe.sequences * recipe.frames, recipe.frames, args.val_sequences)
     options = TrainOptions(
         model=args.model, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -68,12 +98,16 @@ def run(args: argparse.Namespace) -> int:
         selectivity_weight=args.selectivity_weight, val_every=args.val_every, device=args.device,
     )
     log_path = args.out.with_name(args.out.name + ".log.jsonl")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.unlink(missing_ok=True)
-    log = write_log(log_path)
-    trainer = Trainer(options, FrameSet(folder, train_idx), FrameSet(folder, val_idx) if len(val_idx) else None, log)
+    if world.main:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.unlink(missing_ok=True)
+    log = write_log(log_path) if world.main else (lambda _record: None)
+    trainer = Trainer(options, FrameSet(folder, train_idx), FrameSet(folder, val_idx) if len(val_idx) else None, log,
+                      world)
     log({"options": trainer.describe(), "recipe": recipe.__dict__, "train_frames": len(train_idx),
          "val_frames": len(val_idx), "threads": torch.get_num_threads()})
     trainer.train(args.out)
-    print(json.dumps({"checkpoint": str(args.out), "log": str(log_path)}))
+    distributed.leave(world)
+    if world.main:
+        print(json.dumps({"checkpoint": str(args.out), "log": str(log_path)}))
     return 0

@@ -91,9 +91,13 @@ class SplitSource(Source):
     def __len__(self) -> int:
         return len(self._items)
 
-    def frame(self, i: int) -> Frame:
+    def locate(self, i: int) -> tuple[Source, int]:
+        """The keyframe source holding entry `i` and the frame's position within it (for its neighbours)."""
         self._check_index(i)
-        source, j = self._items[i]
+        return self._items[i]
+
+    def frame(self, i: int) -> Frame:
+        source, j = self.locate(i)
         return source.frame(j)
 
     def close(self) -> None:

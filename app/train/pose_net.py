@@ -3,8 +3,9 @@ frames (monodepth2's PoseDecoder), and for sources without a calibration the cli
 
 Input: a source and the target frame, RGB in [0, 1], stacked to 6 channels (AF-SfMLearner's
 order [source, target], never inverted). Output: `src_T_tgt`, the (B, 4, 4) transform from the
-target camera to the source camera, as axis-angle and translation scaled by 0.01 so that training
-starts from (almost) no motion. Translation is in the unit of the depth it is trained with.
+target camera to the source camera, as axis-angle and translation scaled by `scale` (monodepth2 0.01,
+AF-SfMLearner 0.001) so that training starts from (almost) no motion. Translation is in the unit of
+the depth it is trained with.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ _MEAN, _STD = 0.45, 0.225
 class PoseNet(nn.Module):
     """ResNet-18 (6 input channels, random init) + 1x1 squeeze, two 3x3 convs and a 1x1 to 6 numbers."""
 
-    def __init__(self, input_size: tuple[int, int] | None = (64, 80)) -> None:
+    def __init__(self, input_size: tuple[int, int] | None = (64, 80), scale: float = POSE_SCALE) -> None:
         super().__init__()
         self.input_size = input_size
+        self.scale = scale
         self.encoder = timm.create_model("resnet18", pretrained=False, in_chans=6, num_classes=0, global_pool="")
         width = self.encoder.num_features
         self.decoder = nn.Sequential(
@@ -40,7 +42,7 @@ class PoseNet(nn.Module):
         x = torch.cat([source, target], 1)
         if self.input_size is not None and tuple(x.shape[-2:]) != tuple(self.input_size):
             x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
-        out = self.decoder(self.encoder.forward_features((x - _MEAN) / _STD)).mean((2, 3)) * POSE_SCALE
+        out = self.decoder(self.encoder.forward_features((x - _MEAN) / _STD)).mean((2, 3)) * self.scale
         return out[:, :3], out[:, 3:]
 
     def transform(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

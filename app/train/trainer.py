@@ -26,6 +26,7 @@ from endodepth.analysis.selectivity import bin_edges_from_depth
 from endodepth.models.base import DepthEstimator
 from endodepth.models.checkpoint import save_checkpoint
 from endodepth.models.registry import build, resolve_device
+from endodepth.train import distributed
 from endodepth.train.datasets import FrameSet
 from endodepth.train.losses import gradient_matching, normalised_log_depth, silog
 
@@ -74,18 +75,20 @@ class Trainer:
     """Owns the model, optimiser, data and log of one run; `train()` runs it and writes the checkpoint."""
 
     def __init__(self, options: TrainOptions, train_set: FrameSet, val_set: FrameSet | None,
-                 log: Callable[[dict], None] = print) -> None:
+                 log: Callable[[dict], None] = print, world: distributed.World | None = None) -> None:
         self.opt = options
         self.log = log
-        torch.manual_seed(options.seed)
-        self.rng = np.random.default_rng(options.seed)
-        self.device = resolve_device(options.device)
+        self.world = world or distributed.World(0, 1, resolve_device(options.device))
+        torch.manual_seed(options.seed)  # the same initial weights on every rank; batches differ per rank
+        self.rng = np.random.default_rng(options.seed if self.world.size == 1 else [options.seed, self.world.rank])
+        self.device = self.world.device
         self.model: DepthEstimator = build(options.model, **options.model_options).to(self.device)
         self.train_set, self.val_set = train_set, val_set
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self._features: dict[str, torch.Tensor] = {}
         self._edges: dict[str, torch.Tensor] = {}
+        self.net = distributed.wrap(self.model, self.world)
         modules = dict(self.model.named_modules())
         for layer in options.selectivity_layers:
             if layer not in modules:
@@ -95,11 +98,7 @@ class Trainer:
             modules[layer].register_forward_hook(self._keep(layer))
 
     def _lr_factor(self, step: int) -> float:
-        """Linear warm-up, then cosine decay to 5% of the peak rate."""
-        if step < self.opt.warmup:
-            return (step + 1) / self.opt.warmup
-        t = (step - self.opt.warmup) / max(1, self.opt.steps - self.opt.warmup)
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+        return lr_factor(step, self.opt.warmup, self.opt.steps)
 
     def _keep(self, layer: str):
         def hook(_module, _inputs, output) -> None:
@@ -128,7 +127,7 @@ class Trainer:
         gt = torch.from_numpy(np.ascontiguousarray(depth[:, ::2, ::2])).to(self.device)[:, None]
         valid = (torch.isfinite(gt) & (gt > 0)).float()
         gt = torch.nan_to_num(gt, nan=0.0)
-        log_pred = self.model(x).clamp_min(1e-6).log()
+        log_pred = self.net(x).clamp_min(1e-6).log()
         log_pred = F.interpolate(log_pred, size=gt.shape[-2:], mode="bilinear", align_corners=self.model.align_corners)
         target = normalised_log_depth(gt, valid)
         out = {
@@ -160,17 +159,7 @@ class Trainer:
     @torch.no_grad()
     def validate(self, model: DepthEstimator | None = None) -> dict[str, float]:
         """SCARED-protocol errors on the validation frames (median scaling), through `predict_batch`."""
-        model = model or self.model
-        rows = []
-        n = len(self.val_set)
-        picks = np.linspace(0, n - 1, min(n, self.opt.val_frames)).round().astype(int)
-        for chunk in np.array_split(picks, max(1, len(picks) // 8)):
-            rgb, depth = self.val_set.batch(chunk)
-            for result, gt in zip(model.predict_batch(list(rgb)), depth):
-                errors = evaluate_frame(result.output, result.kind, gt)
-                if errors is not None:
-                    rows.append(errors)
-        return summarize(rows)
+        return validate(model or self.model, self.val_set, self.opt.val_frames)
 
     def train(self, out: str | Path) -> Path:
         """Run all steps, logging losses and validation; write the checkpoint (ours, with name and options)."""
@@ -184,15 +173,44 @@ class Trainer:
                           "lr": self.scheduler.get_last_lr()[0]}
                 record.update({k: float(np.mean([r[k] for r in running])) for k in running[0]})
                 running = []
-                if self.val_set is not None:
-                    record.update({f"val_{k}": v for k, v in self.validate().items() if k in ("abs_rel", "rmse", "a1")})
-                self.log(record)
-                save_checkpoint(self.model.state_dict(), out, self.model.name, self.model.options)
+                if self.world.main:
+                    if self.val_set is not None:
+                        record.update({f"val_{k}": v for k, v in self.validate().items()
+                                       if k in ("abs_rel", "rmse", "a1")})
+                    self.log(record)
+                    save_checkpoint(self.model.state_dict(), out, self.model.name, self.model.options)
+                distributed.barrier(self.world)
         return out
 
     def describe(self) -> dict:
         """The run's options as JSON-ready data (written beside the checkpoint)."""
-        return {**asdict(self.opt), "parameters": self.model.num_parameters()}
+        return {**asdict(self.opt), "parameters": self.model.num_parameters(), "world_size": self.world.size}
+
+
+def lr_factor(step: int, warmup: int, steps: int) -> float:
+    """Linear warm-up, then cosine decay to 5% of the peak rate."""
+    if step < warmup:
+        return (step + 1) / warmup
+    t = (step - warmup) / max(1, steps - warmup)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+@torch.no_grad()
+def validate(model: DepthEstimator, val_set, frames: int) -> dict[str, float]:
+    """SCARED-protocol errors on up to `frames` validation frames (median scaling), through `predict_batch`.
+
+    `val_set.batch(picks)` gives uint8 RGB and depth in mm of those positions (`FrameSet`, `FrameTriples`).
+    """
+    rows = []
+    n = len(val_set)
+    picks = np.linspace(0, n - 1, min(n, frames)).round().astype(int)
+    for chunk in np.array_split(picks, max(1, len(picks) // 8)):
+        rgb, depth = val_set.batch(chunk)
+        for result, gt in zip(model.predict_batch(list(rgb)), depth):
+            errors = evaluate_frame(result.output, result.kind, gt)
+            if errors is not None:
+                rows.append(errors)
+    return summarize(rows)
 
 
 def write_log(path: Path) -> Callable[[dict], None]:
