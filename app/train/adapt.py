@@ -36,6 +36,7 @@ from endodepth.io.source import Source
 from endodepth.kinds import RELATIVE_INVERSE
 from endodepth.models.adapted import NAME as ADAPTED
 from endodepth.models.adapters import save_adapters
+from endodepth.train.augment import augment
 from endodepth.train.photometric import self_supervised_loss
 from endodepth.train.pose_net import PoseNet
 from endodepth.train.pseudo_labels import (
@@ -44,7 +45,6 @@ from endodepth.train.pseudo_labels import (
     pseudo_label_loss,
     pseudo_labels,
 )
-from endodepth.train.trainer import augment
 
 OBJECTIVES = ("auto", "stereo", "mono", "pseudo")
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
