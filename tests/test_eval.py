@@ -177,3 +177,31 @@ def test_checkpoints_sharing_a_file_name_keep_their_own_rows():
 
     labels = model_labels(["a/default.safetensors", "b/default.safetensors", "baseline-shading", "c/x.pth"])
     assert labels == ["a/default.safetensors", "b/default.safetensors", "baseline-shading", "x"]
+
+
+class Reference(Oracle):
+    """Answers 2 x the ground truth with a confidence of 1 on the left half of the frame, 0 on the right."""
+
+    def predict(self, rgb):
+        result = super().predict(rgb)
+        confidence = np.zeros(result.output.shape, np.float32)
+        confidence[:, : W // 2] = 1.0
+        return DepthResult(output=result.output / 1.5, kind=self.kind, confidence=confidence)
+
+
+def test_a_reference_model_stands_in_for_the_ground_truth_on_its_confident_pixels(scared, tmp_path, monkeypatch):
+    root, gts = scared
+    real_create = models.create
+    fakes = {"oracle": lambda: Oracle(gts, "relative"), "ref": lambda: Reference(gts, "relative")}
+    monkeypatch.setattr(models, "create", lambda name, **kw: fakes[name]() if name in fakes else real_create(name, **kw))
+    out_json = tmp_path / "r.json"
+    assert main(["eval", str(root), "--reference", "ref", "--model", "oracle", "--model", "baseline-constant",
+                 "--json", str(out_json)]) == 0
+    report = json.loads(out_json.read_text())
+    assert report["protocol"]["reference"] == "ref" and report["frames"] == 2 * N
+    assert report["models"]["oracle"]["abs_rel"] == pytest.approx(0, abs=1e-5)
+    # the constant is judged on the reference's depth (2 x GT, holes filled) on its confident half only
+    expected = np.mean([_constant_errors(2 * np.nan_to_num(g, nan=50.0)[:, : W // 2]) for k in (1, 2) for g in gts[k]])
+    whole = np.mean([_constant_errors(g) for k in (1, 2) for g in gts[k]])
+    assert report["models"]["baseline-constant"]["abs_rel"] == pytest.approx(expected, rel=1e-4)
+    assert abs(expected - whole) > 1e-3

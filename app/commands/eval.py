@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from endodepth import models
-from endodepth.analysis.depth import valid_mask
+from endodepth.analysis.depth import as_depth, valid_mask
 from endodepth.analysis.metrics import (
     MAX_DEPTH,
     METRICS,
@@ -35,6 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-depth", type=float, default=MIN_DEPTH, help="valid ground truth is above this (mm)")
     p.add_argument("--max-depth", type=float, default=MAX_DEPTH, help="valid ground truth is below this (mm)")
     p.add_argument("--no-median-scaling", action="store_true", help="compare relative depth without per-frame scaling")
+    p.add_argument("--reference", metavar="NAME_OR_CHECKPOINT",
+                   help="take this model's depth as the ground truth (e.g. stereo on a stereo clip without it)")
+    p.add_argument("--reference-confidence", type=float, default=0.5, metavar="C",
+                   help="with --reference: use only pixels where its confidence is at least C (default 0.5)")
     add_device(p)
     p.add_argument("--json", type=Path, metavar="OUT", help="write summary and protocol settings as JSON")
     p.add_argument("--csv", type=Path, metavar="OUT", help="write per-frame errors as CSV")
@@ -47,16 +53,25 @@ def frame_id(frame: Frame) -> dict[str, object]:
     return {"dataset": dataset, "keyframe": keyframe, "index": frame.index + 1, "frame": frame.index}
 
 
-def open_frames(root: Path, split: Path | None = None):
+def open_frames(root: Path, split: Path | None = None, need_ground_truth: bool = True):
     """The source to evaluate: every frame under `root`, or exactly the frames a split file lists."""
     from endodepth.io.detect import open_source
     from endodepth.io.splits import split_source
 
     source = open_source(root) if split is None else split_source(root, split)
-    if not source.has_ground_truth:
+    if need_ground_truth and not source.has_ground_truth:
         source.close()
         raise InputError(root, f"{source.kind} source has no ground-truth depth to evaluate against")
     return source
+
+
+def reference_depth(reference: models.DepthEstimator, frame: Frame, min_confidence: float) -> np.ndarray:
+    """A reference model's depth on `frame` as ground truth: NaN where its confidence is below `min_confidence`."""
+    result = reference.predict_frame(frame)
+    depth = np.array(as_depth(result.output, result.kind), np.float32)
+    if result.confidence is not None:
+        depth[~(np.asarray(result.confidence) >= min_confidence)] = np.nan
+    return depth
 
 
 def evaluate_models(
@@ -66,11 +81,18 @@ def evaluate_models(
     min_depth: float = MIN_DEPTH,
     max_depth: float = MAX_DEPTH,
     median_scaling: bool = True,
+    reference: models.DepthEstimator | None = None,
+    min_confidence: float = 0.5,
 ) -> tuple[dict[str, list[dict]], int]:
-    """Per-frame rows for each model over the frames with valid ground truth, and how many had none."""
+    """Per-frame rows for each model over the frames with valid ground truth, and how many had none.
+
+    With `reference`, its confident depth replaces the frame's ground truth (`reference_depth`).
+    """
     rows: dict[str, list[dict]] = {name: [] for name in estimators}
     skipped = 0
     for frame in tqdm(frames, total=total, unit="frame", desc="eval"):
+        if reference is not None:
+            frame = dataclasses.replace(frame, gt_depth=reference_depth(reference, frame, min_confidence))
         if frame.gt_depth is None or not valid_mask(frame.gt_depth, min_depth, max_depth).any():
             skipped += 1
             continue
@@ -110,10 +132,12 @@ def run(args: argparse.Namespace) -> int:
         label: models.create(name, weights=args.weights, device=args.device)
         for label, name in zip(model_labels(args.model), args.model)
     }
-    source = open_frames(args.root, args.split)
+    reference = None if args.reference is None else models.create(args.reference, device=args.device)
+    source = open_frames(args.root, args.split, need_ground_truth=reference is None)
     median_scaling = not args.no_median_scaling
     try:
-        rows, skipped = evaluate_models(estimators, source, len(source), args.min_depth, args.max_depth, median_scaling)
+        rows, skipped = evaluate_models(estimators, source, len(source), args.min_depth, args.max_depth, median_scaling,
+                                        reference, args.reference_confidence)
     finally:
         source.close()
     summaries = {name: summarize(r) for name, r in rows.items()}
@@ -126,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         protocol = {
             "root": str(args.root),
             "split": None if args.split is None else str(args.split),
+            "reference": args.reference or "ground truth",
+            "reference_confidence": args.reference_confidence if args.reference else None,
             "min_depth": args.min_depth,
             "max_depth": args.max_depth,
             "median_scaling": median_scaling,

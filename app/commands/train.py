@@ -19,7 +19,9 @@ from endodepth.commands.options import add_device, size_type
 from endodepth.commands.train_video import OBJECTIVES, SUPERVISED, add_video_arguments, run_video
 from endodepth.errors import UsageError
 from endodepth.models.registry import resolve_device
+from endodepth.synth.settings import GENERATOR_VERSIONS
 from endodepth.train import distributed
+from endodepth.train.augment import AUGMENTATIONS
 from endodepth.train.datasets import (
     FrameSet,
     SynthRecipe,
@@ -51,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spread", type=float, default=_RECIPE.spread, help="camera speed factor between kept frames")
     p.add_argument("--render-size", type=size_type(minimum=8), default=(_RECIPE.width, _RECIPE.height), metavar="WxH",
                    help=f"rendered frame size (default {_RECIPE.width}x{_RECIPE.height})")
+    p.add_argument("--generator-version", type=int, choices=GENERATOR_VERSIONS, default=_RECIPE.version,
+                   help="random_settings version: 1 the original sampler, 2 with domain randomisation "
+                        f"(instruments, light model, camera, texture scales; default {_RECIPE.version})")
     p.add_argument("--val-sequences", type=int, default=8, help="last scenes held back for validation")
     p.add_argument("--steps", type=int, help=f"optimisation steps (default {_DEFAULTS.steps}; video {_VIDEO.steps})")
     p.add_argument("--batch-size", type=int,
@@ -59,6 +64,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="seed of initialisation, batches and augmentation")
     p.add_argument("--gradient-weight", type=float, default=_DEFAULTS.gradient_weight,
                    help="weight of gradient matching")
+    p.add_argument("--ssi-weight", type=float, default=_DEFAULTS.ssi_weight,
+                   help="weight of the scale-and-shift-invariant loss on inverse depth (MiDaS; default 0: off)")
+    p.add_argument("--augment", choices=AUGMENTATIONS, default=_DEFAULTS.augment,
+                   help="standard: flips and colour jitter; heavy: plus casts, blur, smoke, blood, noise, JPEG")
     p.add_argument("--selectivity-layers", nargs="+", default=[], metavar="LAYER",
                    help="layers that get the depth-selectivity assign regulariser (You et al. 2021)")
     p.add_argument("--selectivity-weight", type=float, default=_DEFAULTS.selectivity_weight,
@@ -83,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume or args.adapters or args.stage != 1:
         raise UsageError("--resume, --adapters and --stage go with --objective self-supervised or distill")
     width, height = args.render_size
-    recipe = SynthRecipe(args.sequences, args.frames, width, height, args.first_seed, args.spread)
+    recipe = SynthRecipe(args.sequences, args.frames, width, height, args.first_seed, args.spread,
+                         args.generator_version)
     if not 0 <= args.val_sequences < args.sequences:
         raise UsageError(f"--val-sequences must be in [0, {args.sequences}), got {args.val_sequences}")
     world = distributed.join(resolve_device(args.device))
@@ -94,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     train_idx, val_idx = split_by_sequence(recipe.sequences * recipe.frames, recipe.frames, args.val_sequences)
     options = TrainOptions(
         model=args.model, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        gradient_weight=args.gradient_weight, selectivity_layers=tuple(args.selectivity_layers),
+        gradient_weight=args.gradient_weight, ssi_weight=args.ssi_weight, augment=args.augment,
+        selectivity_layers=tuple(args.selectivity_layers),
         selectivity_weight=args.selectivity_weight, val_every=args.val_every, device=args.device,
     )
     log_path = args.out.with_name(args.out.name + ".log.jsonl")

@@ -148,9 +148,12 @@ class ReconstructionView(QtWidgets.QWidget):
     @QtCore.Slot(object)
     def offer_update(self, update) -> None:
         """Forward a worker result (its primary model's depth at the frame's resolution) to the fusion while
-        fusing; cheap and non-blocking. Frames whose ground truth is still being read are left out."""
+        fusing; cheap and non-blocking. Frames whose ground truth is still being read come again when it
+        arrives (the worker's `gt_arrived`)."""
         result = update.result
-        if self._closed or not self.start_button.isChecked() or update.primary not in result.results or update.gt_pending:
+        if self._closed or not self.start_button.isChecked():
+            return
+        if update.primary not in result.results or update.gt_pending:
             return
         if self._generation is not None and update.generation != self._generation:
             self.start_button.setChecked(False)  # another file or model: this reconstruction is finished

@@ -7,10 +7,13 @@ from functools import lru_cache
 import numpy as np
 
 
-def intrinsics(width: int, height: int, focal: float) -> np.ndarray:
-    """K with square pixels, fx = fy = focal * width, principal point at the image centre."""
+def intrinsics(width: int, height: int, focal: float, principal_offset: tuple[float, float] = (0.0, 0.0)
+               ) -> np.ndarray:
+    """K with square pixels, fx = fy = focal * width, principal point at the image centre shifted by
+    `principal_offset` (fractions of width and height)."""
     f = focal * width
-    return np.array([[f, 0, width / 2.0], [0, f, height / 2.0], [0, 0, 1]], np.float64)
+    cx, cy = width * (0.5 + principal_offset[0]), height * (0.5 + principal_offset[1])
+    return np.array([[f, 0, cx], [0, f, cy], [0, 0, 1]], np.float64)
 
 
 def pixel_rays(K: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -46,10 +49,13 @@ def scared_poses(camera_to_world: np.ndarray) -> np.ndarray:
     return np.einsum("nij,jk->nik", world_to_camera, camera_to_world[0])
 
 
-def fov_coverage(width: int, height: int, radius_fraction: float) -> np.ndarray:
-    """Anti-aliased coverage (H, W) of the circular field of view (radius in half image widths).
+def fov_coverage(width: int, height: int, radius_fraction: float, centre: tuple[float, float] = (0.0, 0.0)
+                 ) -> np.ndarray:
+    """Anti-aliased coverage (H, W) of the circular field of view (radius and `centre` shift in half
+    image widths).
 
     Pixels whose centre lies inside the circle have coverage >= 0.5 (the field-of-view mask).
     """
-    u, v = np.meshgrid(np.arange(width) - (width - 1) / 2.0, np.arange(height) - (height - 1) / 2.0)
+    cx, cy = (width - 1) / 2.0 + centre[0] * width / 2.0, (height - 1) / 2.0 + centre[1] * width / 2.0
+    u, v = np.meshgrid(np.arange(width) - cx, np.arange(height) - cy)
     return np.clip(radius_fraction * width / 2.0 - np.hypot(u, v) + 0.5, 0, 1).astype(np.float32)

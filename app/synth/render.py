@@ -11,10 +11,12 @@ import open3d as o3d
 from endodepth.io.calibration import StereoCalibration
 from endodepth.synth.camera import fov_coverage, intrinsics, pixel_rays, scared_poses
 from endodepth.synth.geometry import NORMAL, ST, TANGENT
+from endodepth.synth.instruments import Instrument, cast, draw_instruments, shade
+from endodepth.synth.lighting import Lighting
 from endodepth.synth.noise import smooth_curve
 from endodepth.synth.scenes import Scene, build_scene
 from endodepth.synth.settings import SynthSettings, random_settings
-from endodepth.synth.shading import auto_exposure, develop, dot, norm, radiance, vignette
+from endodepth.synth.shading import REFERENCE_MM, auto_exposure, develop, dot, norm, radiance, vignette
 
 NO_HIT = np.iinfo(np.uint32).max
 
@@ -72,9 +74,11 @@ class SynthSequence:
 
 
 def render_view(scene: Scene, camera_to_world: np.ndarray, K: np.ndarray, width: int, height: int,
-                spot_exponent: float = 1.5, mask: np.ndarray | None = None) -> View:
+                spot_exponent: float = 1.5, mask: np.ndarray | None = None, lighting: Lighting | None = None) -> View:
     """Cast one ray per pixel (inside `mask`, when given) from the camera; shade the hits with the
-    co-located light. Pixels without a hit (or outside the mask) get NaN depth and zero radiance."""
+    endoscope's light (`lighting`; default a co-located spot of `spot_exponent`). Pixels without a
+    hit (or outside the mask) get NaN depth and zero radiance."""
+    lighting = lighting or Lighting(spot_exponent)
     rays = pixel_rays(K, width, height).reshape(-1, 3)
     pixels = np.arange(width * height) if mask is None else np.flatnonzero(mask)
     rays = np.take(rays, pixels, axis=0)  # (np.take: fancy indexing of (n, 3) arrays is slow)
@@ -92,13 +96,13 @@ def render_view(scene: Scene, camera_to_world: np.ndarray, K: np.ndarray, width:
     if len(ok):
         uvs = hit["primitive_uvs"].numpy()
         out[pixels[ok]] = _shade_hits(scene, K, np.take(rays, ok, axis=0), np.take(dirs, ok, axis=0), t_hit[ok],
-                                      prim[ok], np.take(uvs, ok, axis=0), spot_exponent)
+                                      prim[ok], np.take(uvs, ok, axis=0), lighting, R)
     return View(depth.reshape(height, width), out.reshape(height, width, 3))
 
 
 def _shade_hits(scene: Scene, K: np.ndarray, rays_cam: np.ndarray, dirs: np.ndarray, t_hit: np.ndarray,
-                prim: np.ndarray, bary: np.ndarray, spot_exponent: float) -> np.ndarray:
-    """Radiance of the hit points: interpolated vertex attributes, texture, tissue, light."""
+                prim: np.ndarray, bary: np.ndarray, lighting: Lighting, rotation: np.ndarray) -> np.ndarray:
+    """Radiance of the hit points: interpolated vertex attributes, texture, tissue, light (mean over the lights)."""
     corners = np.take(scene.mesh.attributes, np.take(scene.mesh.triangles, prim, axis=0), axis=0)  # (n, 3, 8)
     w = np.column_stack([1 - bary[:, 0] - bary[:, 1], bary[:, 0], bary[:, 1]]).astype(np.float32)
     attr = np.einsum("nk,nkc->nc", w, corners)
@@ -110,7 +114,10 @@ def _shade_hits(scene: Scene, K: np.ndarray, rays_cam: np.ndarray, dirs: np.ndar
     footprint = distance / np.float32(K[0, 0]) / np.maximum(facing, 0.25)
     fields = scene.texture.sample(attr[:, ST], footprint)
     rows = np.take(scene.tissues, np.take(scene.mesh.tissue, prim), axis=0)
-    return radiance(normal, attr[:, TANGENT], to_light, distance, 1 / ray_len, fields, rows, spot_exponent)
+    lights = lighting.geometry(rays_cam, dirs, t_hit, rotation)
+    total = sum(radiance(normal, attr[:, TANGENT], light, dist, cos_axis, fields, rows, lighting.spot_exponent,
+                         lighting.falloff) for light, dist, cos_axis in lights)
+    return total if len(lighting.lights) == 1 else total / np.float32(len(lighting.lights))
 
 
 def render_scene(scene: Scene, width: int, height: int, settings: SynthSettings, seed: int,
@@ -118,8 +125,10 @@ def render_scene(scene: Scene, width: int, height: int, settings: SynthSettings,
     """Render every pose of `scene` (and the right view with `stereo`) through the sensor model."""
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
     n = len(scene.camera_to_world)
-    K = intrinsics(width, height, settings.focal)
-    coverage = fov_coverage(width, height, settings.fov_radius) if settings.fov_mask else None
+    K = intrinsics(width, height, settings.focal, settings.principal_offset)
+    coverage = fov_coverage(width, height, settings.fov_radius, settings.fov_centre) if settings.fov_mask else None
+    lighting = Lighting.from_settings(settings)
+    tools = None
     mask = field_of_view(settings, width, height)
     lens = vignette(width, height, settings.vignetting)
     light = np.exp(settings.light_variation * _flicker(rng, n))
@@ -131,7 +140,13 @@ def render_scene(scene: Scene, width: int, height: int, settings: SynthSettings,
     gain = None
     for i in range(n):
         views = {side: render_view(scene, scene.camera_to_world[i] @ offset, K, width, height,
-                                   settings.spot_exponent, mask) for side, offset in sides}
+                                   mask=mask, lighting=lighting) for side, offset in sides}
+        if settings.instruments and tools is None:
+            tools = draw_instruments(np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[3]),
+                                     settings.instruments, n, _half_extent(K, width, height),
+                                     _working_depth(views["left"].depth))
+        for side, offset in sides:
+            add_instruments(views[side], tools or [], i, K, lighting, mask, -offset[:3, 3])
         measured = auto_exposure(views["left"].radiance * light[i], mask & np.isfinite(views["left"].depth),
                                  settings.exposure)
         gain = measured if gain is None else gain * (measured / gain) ** 0.3
@@ -180,6 +195,33 @@ def sequence_scene(frames: int, seed: int, scene: str | None = None, settings: S
     return settings, build_scene(np.random.default_rng(scene_seed), settings, frames)
 
 
+def _half_extent(K: np.ndarray, width: int, height: int) -> tuple[float, float]:
+    """x and y of the image corner on the z = 1 plane, from the principal point to the farther border."""
+    return (max(K[0, 2], width - K[0, 2]) / K[0, 0], max(K[1, 2], height - K[1, 2]) / K[1, 1])
+
+
+def _working_depth(depth: np.ndarray) -> float:
+    """Median tissue depth of a view (50 mm when nothing was hit)."""
+    finite = depth[np.isfinite(depth)]
+    return float(np.median(finite)) if finite.size else 50.0
+
+
+def add_instruments(view: View, tools: list[Instrument], frame: int, K: np.ndarray, lighting: Lighting,
+                    mask: np.ndarray, shift: np.ndarray) -> None:
+    """Draw `tools` into `view` in place where they are nearer than the tissue (or the tissue is missing)."""
+    h, w = view.depth.shape
+    inside = mask.ravel()
+    rays = pixel_rays(K, w, h).reshape(-1, 3)[inside].astype(np.float64)
+    depth, rad = view.depth.reshape(-1), view.radiance.reshape(-1, 3)
+    for tool in tools:
+        t, normal = cast(tool, rays, frame, shift)
+        tissue = depth[inside]
+        hit = np.isfinite(t) & ~(tissue <= t)
+        idx = np.flatnonzero(inside)[hit]
+        depth[idx] = t[hit]
+        rad[idx] = shade(tool, rays[hit], t[hit], normal[hit], lighting.positions, lighting.falloff, REFERENCE_MM)
+
+
 def _flicker(rng: np.random.Generator, n: int) -> np.ndarray:
     """Slow light-strength drift plus a little frame-to-frame flicker (about unit std)."""
     return 0.8 * smooth_curve(rng, n, 50)[:, 0] + 0.6 * rng.standard_normal(n)
@@ -190,7 +232,7 @@ def field_of_view(settings: SynthSettings, width: int, height: int) -> np.ndarra
     """(H, W) bool: the pixels inside the circular field of view (all of them when the settings have none)."""
     if not settings.fov_mask:
         return np.ones((height, width), bool)
-    return fov_coverage(width, height, settings.fov_radius) >= 0.5
+    return fov_coverage(width, height, settings.fov_radius, settings.fov_centre) >= 0.5
 
 
 @dataclass

@@ -57,7 +57,8 @@ def _tissue_table(rng: np.random.Generator, settings: SynthSettings, count: int)
 
 
 def _texture(rng: np.random.Generator, settings: SynthSettings, texel_mm: float = TEXEL_MM) -> TissueTexture:
-    return make_texture(rng, TEXTURE_SIZE, texel_mm, settings.vessel_density, settings.bumpiness)
+    return make_texture(rng, TEXTURE_SIZE, texel_mm * settings.texture_scale, settings.vessel_density,
+                        settings.bumpiness, settings.fine_texture)
 
 
 # ---------------------------------------------------------------------------------------- tube

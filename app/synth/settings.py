@@ -66,6 +66,15 @@ class SynthSettings:
     saturation: float = 1.0
     gamma: float = 2.2
     white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # randomisation added with generator version 2 (the defaults render exactly as version 1)
+    texture_scale: float = 1.0  # tissue pattern size factor (texel size times this)
+    fine_texture: float = 0.0  # strength of sub-millimetre speckle (pores, wet glints) in the mottling
+    falloff: float = 2.0  # irradiance ~ distance^-falloff (2: a point light)
+    lights: tuple[tuple[float, float], ...] = ((0.0, 0.0),)  # light positions (x, y) in mm in the lens plane
+    light_tilt: tuple[float, float] = (0.0, 0.0)  # spot axis tilt (x, y) in degrees: an off-centre light spot
+    principal_offset: tuple[float, float] = (0.0, 0.0)  # principal point shift as fractions of (width, height)
+    fov_centre: tuple[float, float] = (0.0, 0.0)  # field-of-view circle centre shift in half image widths
+    instruments: int = 0  # metal instrument shafts in front of the tissue (synth.instruments)
 
     def replace(self, **changes) -> SynthSettings:
         """A copy with some fields changed; unknown names raise TypeError."""
@@ -84,8 +93,46 @@ TUBE_TISSUES = ("mucosa", "mucosa_pale", "mucosa_red")
 SURFACE_TISSUES = ("peritoneum", "liver", "fat", "bowel", "mucosa", "mucosa_red")
 
 
-def random_settings(rng: np.random.Generator, scene: str | None = None) -> SynthSettings:
-    """Wide random variation of geometry, motion, tissue, light and sensor (for training data)."""
+GENERATOR_VERSIONS = (1, 2)
+
+
+def random_settings(rng: np.random.Generator, scene: str | None = None, version: int = 1) -> SynthSettings:
+    """Wide random variation of geometry, motion, tissue, light and sensor (for training data).
+
+    Version 2 draws everything version 1 draws, in the same order, then the domain randomisation
+    (`randomise_v2`): a seed gives the same scene under both, and version-1 sets stay reproducible.
+    """
+    if version not in GENERATOR_VERSIONS:
+        raise ValueError(f"unknown generator version {version}; choose from {GENERATOR_VERSIONS}")
+    settings = _random_settings_v1(rng, scene)
+    return randomise_v2(rng, settings) if version == 2 else settings
+
+
+def randomise_v2(rng: np.random.Generator, s: SynthSettings) -> SynthSettings:
+    """Domain randomisation towards real footage: texture scales, light model, camera, instruments, sensor."""
+    u = rng.uniform
+    offset = tuple(float(v) for v in u(-3.0, 3.0, 2))
+    lights = (offset,) if rng.random() < 0.6 else (offset, tuple(float(v) for v in u(-4.0, 4.0, 2)))
+    return s.replace(
+        texture_scale=float(np.exp(u(np.log(0.4), np.log(1.6)))),
+        fine_texture=u(0.0, 1.0),
+        falloff=u(1.4, 2.4),
+        lights=lights,
+        light_tilt=tuple(float(v) for v in u(-12.0, 12.0, 2)),
+        principal_offset=tuple(float(v) for v in u(-0.05, 0.05, 2)),
+        fov_centre=tuple(float(v) for v in u(-0.06, 0.06, 2)),
+        focal=u(0.55, 1.1),
+        spot_exponent=u(0.3, 6.0),
+        exposure=u(0.5, 1.8),
+        vignetting=u(0.0, 0.8),
+        specular=u(0.2, 3.0),
+        white_balance=tuple(float(v) for v in u(0.75, 1.25, 3)),
+        instruments=int(rng.choice([0, 1, 1, 2, 3])),
+    )
+
+
+def _random_settings_v1(rng: np.random.Generator, scene: str | None = None) -> SynthSettings:
+    """Version 1 of the sampler (the bundled model's training data): unchanged draws."""
     scene = scene if scene in SCENES else str(rng.choice(SCENES))
     u = rng.uniform
     if scene == "tube":

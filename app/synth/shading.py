@@ -49,11 +49,13 @@ def albedo(fields: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def radiance(normal: np.ndarray, tangent: np.ndarray, to_light: np.ndarray, distance: np.ndarray,
-             cos_axis: np.ndarray, fields: np.ndarray, rows: np.ndarray, spot_exponent: float) -> np.ndarray:
+             cos_axis: np.ndarray, fields: np.ndarray, rows: np.ndarray, spot_exponent: float,
+             falloff: float = 2.0) -> np.ndarray:
     """Linear RGB (n, 3) reflected towards the camera by hit points lit from the camera centre.
 
     normal: interpolated surface normals (any orientation); to_light: unit vectors from the point
-    to the camera; distance: mm to the light; cos_axis: cosine of the angle to the optical axis.
+    to the camera; distance: mm to the light; cos_axis: cosine of the angle to the optical axis;
+    irradiance falls off as distance^-falloff.
     """
     facing = dot(normal, to_light)
     n = normal * np.sign(facing + 1e-12)[:, None]
@@ -68,7 +70,7 @@ def radiance(normal: np.ndarray, tangent: np.ndarray, to_light: np.ndarray, dist
     c = np.abs(facing)
     ndl = ((c - g_dot_l) / np.sqrt(1 + g2))[:, None]
     ndl_spec = np.clip((c - SPECULAR_BUMP * g_dot_l) / np.sqrt(1 + SPECULAR_BUMP**2 * g2), 0, 1)[:, None]
-    irradiance = (REFERENCE_MM / distance) ** 2 * cos_axis**spot_exponent
+    irradiance = (REFERENCE_MM / distance) ** falloff * np.maximum(cos_axis, 0) ** spot_exponent
     diffuse = np.maximum((ndl + WRAP) / (1 + WRAP), 0)
     ks, p = rows[:, 15:16], rows[:, 16:17]
     wet = 0.4 + 0.6 * fields[:, WETNESS:WETNESS + 1]

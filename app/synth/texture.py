@@ -83,8 +83,9 @@ class TissueTexture:
 
 
 def make_texture(rng: np.random.Generator, size: int = 512, texel_mm: float = 0.2,
-                 vessel_density: float = 1.0, bumpiness: float = 1.0) -> TissueTexture:
-    """Draw a new texture: blotches (~20 mm), mottling (~2 mm), branching vessels, wet patches, bumps."""
+                 vessel_density: float = 1.0, bumpiness: float = 1.0, fine: float = 0.0) -> TissueTexture:
+    """Draw a new texture: blotches (~20 mm), mottling (~2 mm), branching vessels, wet patches, bumps;
+    with `fine` > 0 also sub-millimetre speckle (pores, wet glints) in the mottling and the relief."""
     fields = np.zeros((size, size, CHANNELS), np.float32)
     mm = 1.0 / texel_mm
     fields[..., BLOTCH] = fractal_noise(rng, size, 30 * mm, octaves=2, gain=0.4)
@@ -98,6 +99,10 @@ def make_texture(rng: np.random.Generator, size: int = 512, texel_mm: float = 0.
     fields[..., PALE] = np.clip(periodic_noise(rng, size, 40 * mm) - 0.5, 0, None)
     height = bumpiness * (0.35 * fractal_noise(rng, size, 1.2 * mm, octaves=2)
                           + 0.4 * fields[..., VESSEL] + 0.5 * fractal_noise(rng, size, 6 * mm, octaves=2))
+    if fine > 0:  # drawn last, so textures without it are unchanged
+        speckle = fractal_noise(rng, size, 0.6 * mm, octaves=2)
+        fields[..., MOTTLE] += 1.5 * fine * speckle
+        height += 0.15 * fine * speckle
     # height in texel units of ~0.05 mm; slopes per mm along s and t (periodic differences)
     slope_scale = 0.05 * mm
     fields[..., BUMP_S] = slope_scale * (np.roll(height, -1, 1) - np.roll(height, 1, 1)) / 2

@@ -42,6 +42,15 @@ PRESETS: dict[str, Tissue] = {
                   0.06, 0.60, 0.55, 0.7, 70.0),
     "bowel": Tissue(_linear(225, 150, 130), _linear(235, 175, 140), _linear(150, 30, 35), (0.75, 0.55, 0.75),
                     0.08, 0.65, 0.50, 0.6, 60.0),
+    # palettes only the held-out rendering style uses (synth.heldout_style); training never draws them
+    "heldout_serosa": Tissue(_linear(200, 150, 150), _linear(175, 120, 125), _linear(110, 35, 45),
+                             (0.85, 0.70, 0.80), 0.10, 0.60, 0.35, 0.5, 40.0),
+    "heldout_spleen": Tissue(_linear(120, 45, 75), _linear(140, 60, 90), _linear(70, 15, 35), (0.90, 0.75, 0.90),
+                             0.12, 0.30, 0.20, 0.8, 100.0),
+    "heldout_omentum": Tissue(_linear(235, 225, 170), _linear(220, 200, 140), _linear(160, 50, 50),
+                              (0.85, 0.75, 0.85), 0.08, 0.55, 0.40, 0.6, 50.0),
+    "heldout_stomach": Tissue(_linear(235, 125, 80), _linear(220, 100, 70), _linear(130, 30, 25),
+                              (0.80, 0.60, 0.65), 0.10, 0.70, 0.40, 0.7, 80.0),
 }
 
 PARAMS = 3 * 4 + 5  # floats per tissue row

@@ -39,6 +39,7 @@ from endodepth.io.source import Source
 from endodepth.kinds import RELATIVE_INVERSE
 from endodepth.models.adapted import NAME as ADAPTED
 from endodepth.models.adapters import save_adapters
+from endodepth.train.augment import augment
 from endodepth.train.photometric import self_supervised_loss
 from endodepth.train.pose_net import LearnedIntrinsics, PoseNet
 from endodepth.train.pseudo_labels import (
@@ -49,7 +50,6 @@ from endodepth.train.pseudo_labels import (
 )
 from endodepth.train.stereo_term import WEIGHT as STEREO_WEIGHT
 from endodepth.train.stereo_term import StereoViews, small_pair
-from endodepth.train.trainer import augment
 
 OBJECTIVES = ("auto", "stereo", "mono", "pseudo")
 INTRINSICS_LR = 2e-3  # mono: of the learnt K's four numbers (log focal scales, bounded principal point)

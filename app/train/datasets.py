@@ -32,6 +32,7 @@ class SynthRecipe:
     height: int = 256
     first_seed: int = 0
     spread: float = 2.5
+    version: int = 1  # generator version of random_settings (2: domain randomisation)
 
     def seeds(self) -> range:
         return range(self.first_seed, self.first_seed + self.sequences)
@@ -46,7 +47,7 @@ def render_one(recipe: SynthRecipe, seed: int) -> tuple[np.ndarray, np.ndarray, 
     if is_heldout(seed):
         raise ValueError(f"seed {seed} is reserved for held-out evaluation")
     torch.set_num_threads(1)
-    settings = random_settings(np.random.default_rng(seed))
+    settings = random_settings(np.random.default_rng(seed), version=recipe.version)
     settings = settings.replace(speed=settings.speed * recipe.spread)
     seq = render_sequence(recipe.frames, recipe.width, recipe.height, seed, settings=settings)
     return seq.rgb, seq.depth.astype(np.float16), {"seed": seed, **settings.as_dict()}
@@ -84,7 +85,8 @@ def is_rendered(folder: Path, recipe: SynthRecipe) -> bool:
         meta = json.loads((Path(folder) / META).read_text())
     except (OSError, ValueError):
         return False
-    return meta.get("recipe") == recipe.__dict__ and all((Path(folder) / f).is_file() for f in (RGB, DEPTH))
+    stored = {"version": 1, **meta.get("recipe", {})}  # sets rendered before versions were recorded are version 1
+    return stored == recipe.__dict__ and all((Path(folder) / f).is_file() for f in (RGB, DEPTH))
 
 
 class FrameSet:
@@ -116,18 +118,31 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+STYLES = ("standard", "heldout")
+
+
 def render_heldout_scared(
-    root: str | Path, seeds: dict[str, int], frames: int, width: int = 1280, height: int = 1024
+    root: str | Path, seeds: dict[str, int], frames: int, width: int = 1280, height: int = 1024,
+    style: str = "standard", instruments: dict[str, int] | None = None,
 ) -> Path:
-    """A SCARED-format evaluation set: keyframe folder name -> held-out seed (settings drawn from it)."""
+    """A SCARED-format evaluation set: keyframe folder name -> held-out seed (settings drawn from it).
+
+    style "standard" draws the training sampler's settings (version 1); "heldout" the held-out
+    look of `synth.heldout_style`, with `instruments[name]` instrument shafts in a keyframe.
+    """
     from endodepth.io.scared import write_keyframe
     from endodepth.synth import is_heldout, random_settings, render_sequence
+    from endodepth.synth.heldout_style import heldout_style_settings
 
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose from {', '.join(STYLES)}")
     root = Path(root)
     for name, seed in seeds.items():
         if not is_heldout(seed):
             raise ValueError(f"seed {seed} is a training seed; held-out seeds start at 1_000_000")
-        settings = random_settings(np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        tools = (instruments or {}).get(name, 0)
+        settings = random_settings(rng) if style == "standard" else heldout_style_settings(rng, tools)
         seq = render_sequence(frames, width, height, seed, settings=settings, stereo=True)
         write_keyframe(
             root / name, seq.rgb, seq.right_rgb, seq.xyz, seq.right_xyz, seq.poses, seq.calibration(), seq.fps

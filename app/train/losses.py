@@ -52,3 +52,19 @@ def normalised_log_depth(depth: torch.Tensor, valid: torch.Tensor) -> torch.Tens
         [ld[v > 0].median() if bool((v > 0).any()) else ld.new_zeros(()) for ld, v in zip(log_d, valid)]
     )
     return (log_d - medians.view(-1, 1, 1, 1)) * valid
+
+
+def ssi_inverse(log_pred: torch.Tensor, log_gt: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Scale-and-shift-invariant loss on inverse depth (MiDaS, Ranftl et al. 2020): both inverse
+    depths are shifted by their median and divided by their mean absolute deviation over the
+    valid pixels, then compared by mean absolute difference. Mean over images."""
+    losses = []
+    for lp, lg, v in zip(log_pred, log_gt, valid):
+        m = v > 0
+        if int(m.sum()) < 2:
+            continue
+        p, g = torch.exp(-lp[m]), torch.exp(-lg[m])
+        p = (p - p.median()) / ((p - p.median()).abs().mean() + 1e-6)
+        g = (g - g.median()) / ((g - g.median()).abs().mean() + 1e-6)
+        losses.append((p - g).abs().mean())
+    return torch.stack(losses).mean() if losses else log_pred.new_zeros(())

@@ -1,8 +1,9 @@
 """Supervised training of a relative-depth network on rendered synthetic frames.
 
-Each step: draw a batch, augment it (flips, colour), feed it through the model's own
-preprocessing, upsample the predicted log depth to the ground truth, and minimise the
-scale-invariant log loss plus multi-scale gradient matching on log depth (optionally plus
+Each step: draw a batch, augment it (flips, colour; optionally the heavy real-footage set of
+`train.augment`), feed it through the model's own preprocessing, upsample the predicted log
+depth to the ground truth, and minimise the scale-invariant log loss plus multi-scale gradient
+matching on log depth (optionally plus the scale-and-shift-invariant loss on inverse depth and
 the depth-selectivity "assign" regulariser on chosen layers). Every `val_every` steps the
 model is evaluated on held-back scenes with the SCARED protocol (median scaling).
 """
@@ -27,8 +28,9 @@ from endodepth.models.base import DepthEstimator
 from endodepth.models.checkpoint import save_checkpoint
 from endodepth.models.registry import build, resolve_device
 from endodepth.train import distributed
+from endodepth.train.augment import augment
 from endodepth.train.datasets import FrameSet
-from endodepth.train.losses import gradient_matching, normalised_log_depth, silog
+from endodepth.train.losses import gradient_matching, normalised_log_depth, silog, ssi_inverse
 
 MAX_SELECTIVITY_BINS = 64
 
@@ -47,28 +49,13 @@ class TrainOptions:
     seed: int = 0
     variance_focus: float = 0.85
     gradient_weight: float = 0.5
+    ssi_weight: float = 0.0  # scale-and-shift-invariant loss on inverse depth (MiDaS)
+    augment: str = "standard"  # or "heavy" (train.augment)
     selectivity_layers: tuple[str, ...] = ()
     selectivity_weight: float = 0.1
     val_every: int = 250
     val_frames: int = 48
     device: str = "auto"
-
-
-def augment(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator,
-            flips: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Random flips (image and depth together; unless `flips` is False) and colour jitter (gain per channel,
-    brightness, gamma)."""
-    rgb, depth = rgb.copy(), depth.copy()
-    for i in range(len(rgb) if flips else 0):
-        if rng.random() < 0.5:
-            rgb[i], depth[i] = rgb[i, :, ::-1], depth[i, :, ::-1]
-        if rng.random() < 0.5:
-            rgb[i], depth[i] = rgb[i, ::-1], depth[i, ::-1]
-    b = len(rgb)
-    gain = rng.uniform(0.85, 1.15, (b, 1, 1, 3)) * rng.uniform(0.6, 1.4, (b, 1, 1, 1))
-    gamma = rng.uniform(0.8, 1.25, (b, 1, 1, 1))
-    x = (rgb.astype(np.float32) / 255.0) ** gamma.astype(np.float32) * gain.astype(np.float32)
-    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8), depth
 
 
 class Trainer:
@@ -134,6 +121,8 @@ class Trainer:
             "silog": silog(log_pred, target, valid, self.opt.variance_focus),
             "gradient": self.opt.gradient_weight * gradient_matching(log_pred, target, valid),
         }
+        if self.opt.ssi_weight:
+            out["ssi"] = self.opt.ssi_weight * ssi_inverse(log_pred, target, valid)
         if self.opt.selectivity_layers:
             out["selectivity"] = sum(
                 assign_selectivity_loss({layer: f}, gt[:, 0], self.selectivity_edges(layer, f.shape[1]),
@@ -146,7 +135,7 @@ class Trainer:
         """One optimisation step on a fresh augmented batch."""
         self.model.train()
         picks = self.rng.choice(len(self.train_set), self.opt.batch_size, replace=False)
-        rgb, depth = augment(*self.train_set.batch(picks), self.rng)
+        rgb, depth = augment(*self.train_set.batch(picks), self.rng, self.opt.augment)
         terms = self.losses(rgb, depth)
         loss = sum(terms.values())
         self.optimizer.zero_grad(set_to_none=True)

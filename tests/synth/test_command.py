@@ -59,7 +59,7 @@ def test_bad_size_or_count_is_a_usage_error(tmp_path, args):
         ("fov_mask=1", "expected true or false, e.g. the default true"),
         ("white_balance=1", "expected a JSON list, e.g. the default [1.0, 1.0, 1.0]"),
         ('tissues=["liver", "bone"]', "unknown tissue 'bone'; known: mucosa, mucosa_pale, mucosa_red, "
-         "peritoneum, liver, fat, bowel"),
+         "peritoneum, liver, fat, bowel, heldout_serosa, heldout_spleen, heldout_omentum, heldout_stomach"),
     ],
 )
 def test_setting_of_the_wrong_type_is_one_line_error(tmp_path, capsys, setting, problem):

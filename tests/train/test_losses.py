@@ -48,3 +48,13 @@ def test_normalised_log_depth_has_zero_median_on_valid_pixels():
         assert float(o[v > 0].median()) == pytest.approx(0, abs=1e-6)
     assert torch.all(out[valid == 0] == 0)
     np.testing.assert_allclose(out[1].numpy(), (gt[1].log() - gt[1].log().median()).numpy(), atol=1e-6)
+
+
+def test_ssi_inverse_ignores_scale_and_shift_of_inverse_depth_but_not_shape():
+    from endodepth.train.losses import ssi_inverse
+
+    gt = torch.linspace(20, 90, 48).reshape(1, 1, 6, 8)
+    valid = torch.ones_like(gt)
+    shifted = 1 / (3.0 / gt + 0.01)  # inverse depth scaled and shifted
+    assert float(ssi_inverse(shifted.log(), gt.log(), valid)) < 1e-4
+    assert float(ssi_inverse(gt.flip(-1).log(), gt.log(), valid)) > 0.1

@@ -8,8 +8,9 @@ import torch
 
 from endodepth import models
 from endodepth.cli import main
+from endodepth.train.augment import augment
 from endodepth.train.datasets import FrameSet, split_by_sequence
-from endodepth.train.trainer import Trainer, TrainOptions, augment
+from endodepth.train.trainer import Trainer, TrainOptions
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +92,17 @@ def test_train_command_renders_trains_and_writes_a_loadable_checkpoint(tmp_path)
     assert [r["step"] for r in log[1:]] == [1, 2] and all(np.isfinite(r["val_abs_rel"]) for r in log[1:])
     model = models.create(out)
     assert model.name == "default" and model.predict(np.zeros((48, 64, 3), np.uint8)).output.shape == (48, 64)
+
+
+def test_heavy_augmentation_degrades_images_but_moves_depth_exactly_as_the_standard_one():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(40, 200, (12, 32, 40, 3), dtype=np.uint8)
+    depth = rng.uniform(10, 100, (12, 32, 40)).astype(np.float32)
+    std_rgb, std_depth = augment(rgb, depth, np.random.default_rng(3))
+    heavy_rgb, heavy_depth = augment(rgb, depth, np.random.default_rng(3), "heavy")
+    np.testing.assert_array_equal(heavy_depth, std_depth)
+    assert heavy_rgb.shape == rgb.shape and heavy_rgb.dtype == np.uint8
+    changed = [np.abs(h.astype(int) - s.astype(int)).mean() > 1 for h, s in zip(heavy_rgb, std_rgb)]
+    assert sum(changed) >= 6
+    with pytest.raises(ValueError, match="augmentation"):
+        augment(rgb, depth, rng, "extreme")
