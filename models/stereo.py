@@ -95,10 +95,10 @@ class StereoMatcher:
         """In the padded left strip, drop matches much farther than the row's nearest matched band beside it:
         a column whose true match left the right view finds a spurious small disparity there."""
         band = disparity[:, pad:2 * pad]
-        rows = np.isfinite(band).sum(axis=1) >= 8
-        floor = np.full(disparity.shape[0], np.inf, dtype=np.float32)
-        if rows.any():
-            floor[rows] = 0.9 * np.nanpercentile(band[rows], 10, axis=1)
+        counts = np.isfinite(band).sum(axis=1)
+        ordered = np.sort(np.where(np.isfinite(band), band, np.inf), axis=1)  # matched values first, per row
+        tenth = ordered[np.arange(len(band)), ((np.maximum(counts, 1) - 1) * 0.1).astype(int)]
+        floor = np.where(counts >= 8, 0.9 * tenth, np.inf).astype(np.float32)
         strip = disparity[:, :pad]
         strip[~(strip >= floor[:, None])] = np.nan
 
