@@ -21,6 +21,7 @@ from endodepth.kinds import METRIC_MM
 from endodepth.models.base import DepthEstimator, DepthResult
 from endodepth.models.registry import register
 from endodepth.models.stereo_geometry import Rectification, estimate_vertical_offset
+from endodepth.threads import opencv_pool
 
 MONO_PROBLEM = ("is a mono source: the stereo model needs a right view and a stereo calibration "
                 "(a SCARED keyframe, or a side-by-side/stacked video with --stereo sbs|stacked "
@@ -65,9 +66,10 @@ class StereoMatcher:
         their true match lies inside the right view, and rejected by the checks where it does not."""
         pad = self.sgbm.getMinDisparity() + self.sgbm.getNumDisparities()
         left_p, right_p = (cv2.copyMakeBorder(im, 0, 0, pad, 0, cv2.BORDER_CONSTANT, value=0) for im in (left, right))
-        raw = self.sgbm.compute(left_p, right_p)
+        with opencv_pool():
+            raw = self.sgbm.compute(left_p, right_p)
+            raw_right = self.right_matcher.compute(right_p, left_p) if self.wls is not None else None
         if self.wls is not None:
-            raw_right = self.right_matcher.compute(right_p, left_p)
             filtered = self.wls.filter(raw, left_p, disparity_map_right=raw_right)[:, pad:]
             wls_conf = self.wls.getConfidenceMap()[:, pad:] / 255.0
             valid = (raw[:, pad:] > 0) & (wls_conf > 0.5)

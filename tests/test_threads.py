@@ -36,3 +36,17 @@ def test_apply_sets_both_libraries():
 def test_the_status_bar_line_is_short():
     budget = plan(2)
     assert budget.short() == "threads: torch 1, OpenCV serial, 2 cores"
+
+
+def test_opencv_pool_widens_for_the_block_and_restores_the_budget():
+    import cv2
+
+    from endodepth.threads import ensure_applied, opencv_pool
+
+    budget = ensure_applied()
+    wider = budget.opencv_threads + 2
+    with opencv_pool(wider):
+        assert cv2.getNumThreads() == wider
+    after = cv2.getNumThreads()
+    cv2.setNumThreads(budget.opencv_threads)
+    assert after == cv2.getNumThreads()  # the budget's count, however OpenCV reports "serial"
