@@ -8,7 +8,6 @@ takes the CPU the display leaves rather than a share of it. Qt-free: the GUI for
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -16,24 +15,13 @@ from collections.abc import Callable
 import numpy as np
 
 from endodepth.errors import EndoDepthError
+from endodepth.threads import lower_this_thread
 
 ReadFn = Callable[[int], "np.ndarray | None"]
 ReadyFn = Callable[[int, "np.ndarray | None"], None]
 
 
 NICE = 10  # the reader's niceness above the process's: decoding ground truth uses the CPU the display leaves
-
-
-def _lower_priority(nice: int) -> None:
-    """Lower the calling thread's scheduling priority by `nice` (Linux threads have their own); a
-    no-op where the platform has no per-thread priority or refuses."""
-    if nice <= 0 or not hasattr(os, "setpriority"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-    except OSError:
-        pass
 
 
 class GroundTruthReader:
@@ -96,7 +84,8 @@ class GroundTruthReader:
             return self._done.get(index)
 
     def _loop(self) -> None:
-        _lower_priority(self._nice)
+        if self._nice > 0:
+            lower_this_thread(self._nice)
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._wanted is not None or self._closed)
