@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +37,14 @@ class ComparisonSnapshot:
     errors_label: str = ""                 # what `metrics` are errors against ("" when there are none)
     earlier_metrics: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)  # frame -> metrics
     # of frames analysed after they were shown (their ground truth came late), for the errors over time
+
+
+def shown_name(name: str | None) -> str:
+    """A model's name as a view shows it: a checkpoint path by its file name (the full path goes in a tooltip)."""
+    if not name:
+        return ""
+    path = Path(name)
+    return path.name if len(path.parts) > 1 else name
 
 
 def errors_label(measured_against: str | None) -> str:

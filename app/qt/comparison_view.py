@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from endodepth.analysis.comparison import GT
-from endodepth.pipeline.live_comparison import ComparisonSnapshot
+from endodepth.pipeline.live_comparison import ComparisonSnapshot, shown_name
 from endodepth.qt.depth_display import DepthColorBar, show_rgb
 
 MAX_MODELS = 4
@@ -109,13 +109,15 @@ class ComparisonView(QtWidgets.QWidget):
         with QtCore.QSignalBlocker(self.model_list):
             self.model_list.clear()
             for name in names:
-                item = QtWidgets.QListWidgetItem(name)
+                item = QtWidgets.QListWidgetItem(shown_name(name))
+                item.setData(QtCore.Qt.ItemDataRole.UserRole, name)
+                item.setToolTip(name)
                 item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(QtCore.Qt.CheckState.Checked if name in checked else QtCore.Qt.CheckState.Unchecked)
                 self.model_list.addItem(item)
 
     def checked(self) -> list[str]:
-        return [self.model_list.item(i).text() for i in range(self.model_list.count())
+        return [self.model_list.item(i).data(QtCore.Qt.ItemDataRole.UserRole) for i in range(self.model_list.count())
                 if self.model_list.item(i).checkState() == QtCore.Qt.CheckState.Checked]
 
     def clear(self) -> None:
@@ -138,11 +140,11 @@ class ComparisonView(QtWidgets.QWidget):
         self.snapshot = snap
         for i, name in enumerate(names):
             show_rgb(self.items[i], snap.colors[name])
-            self._title(i, name + (" (reference)" if name == snap.reference and name != GT else ""))
+            self._title(i, shown_name(name) + (" (reference)" if name == snap.reference and name != GT else ""))
         if snap.difference_colors is not None:
             show_rgb(self.diff_item, snap.difference_colors)
             reference = "GT" if snap.reference == GT else snap.reference
-            self._title(-1, f"|{snap.difference_model} - {reference}|")
+            self._title(-1, f"|{shown_name(snap.difference_model)} - {shown_name(reference)}|")
         self.colorbar.show_depth(self.colormap_name, snap.range, snap.unit)
         if snap.errors_label != self.errors_label and snap.metrics:  # errors against another reference
             self.history.clear()
@@ -214,7 +216,7 @@ class ComparisonView(QtWidgets.QWidget):
         for i, (name, rows) in enumerate(self.history.items()):
             if name not in self.curves:
                 self.curves[name] = self.metric_plot.plot(pen=pg.mkPen(PENS[i % len(PENS)], width=2),
-                                                          symbol="o", symbolSize=4, name=name)
+                                                          symbol="o", symbolSize=4, name=shown_name(name))
             frames = np.array(sorted(rows), float)
             self.curves[name].setData(frames, np.array([rows[int(f)][metric] for f in frames], float))
 

@@ -50,7 +50,7 @@ def test_a_tiny_adapt_from_the_dialog_joins_the_model_list_and_the_comparison(
     assert window.docks["comparison"].isVisible()
     recent = _menu_action(window, "&File", "Open recent &models").menu()
     assert [a.text() for a in recent.actions()] == [str(out.resolve())]
-    qtbot.waitUntil(lambda: path in [window.comparison_view.model_list.item(i).text()
+    qtbot.waitUntil(lambda: path in [window.comparison_view.model_list.item(i).toolTip()  # shown by file name
                                      for i in range(window.comparison_view.model_list.count())], timeout=60000)
     assert set(window.comparison_view.checked()) == {path, "default", "stereo"}
 

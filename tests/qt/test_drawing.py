@@ -110,3 +110,20 @@ def test_hidden_analysis_docks_are_not_computed(window, wait_frame, image_folder
     qtbot.waitUntil(lambda: window.last_update.selectivity is not None
                     and window.selectivity_view.snapshot is window.last_update.selectivity, timeout=30000)
     assert window.last_update.result.index == 3
+
+
+def test_a_checkpoint_is_listed_and_titled_by_its_file_name(qtbot, tmp_path):
+    from endodepth.pipeline.live_comparison import ComparisonSnapshot
+    from endodepth.qt.comparison_view import ComparisonView
+
+    ckpt = str(tmp_path / "models" / "clip.adapted.safetensors")
+    view = ComparisonView()
+    qtbot.addWidget(view)
+    view.set_available(["default", ckpt], [ckpt])
+    assert [view.model_list.item(i).text() for i in range(2)] == ["default", "clip.adapted.safetensors"]
+    assert view.model_list.item(1).toolTip() == ckpt and view.checked() == [ckpt]
+    img = np.full((64, 80, 3), 200, np.uint8)
+    view.show_snapshot(ComparisonSnapshot(0, ["default", ckpt], "default", "mm", {"default": img, ckpt: img},
+                                          ckpt, np.zeros((64, 80), np.float32), img, (10.0, 90.0), (0.0, 5.0), {}))
+    titles = [view.titles[i].text for i in view._panels]
+    assert any("clip.adapted.safetensors" in t for t in titles) and not any(str(tmp_path) in t for t in titles)
