@@ -72,7 +72,8 @@ class ComparisonView(QtWidgets.QWidget):
         self.metric_plot = pg.PlotWidget(self)
         self.metric_plot.setLabel("bottom", "frame")
         self.metric_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.metric_plot.addLegend(offset=(-10, 5))  # top right, over the later frames
+        # top right, one row (the plot is short: a column of names would be clipped after the first)
+        self.metric_plot.addLegend(offset=(-10, 5), colCount=MAX_MODELS)
         self.metric_plot.setMinimumHeight(110)
         self.metric_plot.setMaximumHeight(170)
         self.curves: dict[str, pg.PlotDataItem] = {}
