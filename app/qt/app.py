@@ -238,9 +238,13 @@ def run_app(argv: list[str]) -> int:
     app.setApplicationName("endodepth-gui")
     apply_style(app)
 
+    from endodepth.pipeline.source_models import stereo_models
     from endodepth.qt import settings as prefs
     from endodepth.qt.main_window import MainWindow
 
+    # read every model's card now, before playback: it imports the adapter libraries (peft, transformers:
+    # about 0.4 s holding the interpreter lock), which on the worker thread stalled the first second shown
+    stereo_models()
     store = prefs.settings()
     window = MainWindow(store)
     width, height = args.size
