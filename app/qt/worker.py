@@ -207,7 +207,7 @@ class Worker(QtCore.QObject):
             if len(source) == 0:
                 raise EndoDepthError(f"{path}: no frames")
             stereo = is_stereo_source(source)
-            stereo_models()  # the registry's stereo models, read once here rather than on the GUI thread
+            stereo_models()  # cached (endodepth-gui reads the cards before playback)
         except Exception as exc:
             self.error.emit(_message(exc))
             return
