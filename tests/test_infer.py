@@ -8,6 +8,7 @@ import torch
 from endodepth.cli import main
 from endodepth.models import create
 from endodepth.models.checkpoint import save_checkpoint
+from endodepth.models.depth_anything import DepthAnythingV2
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +127,19 @@ def test_video_renders_each_frame_beside_its_depth(checkpoint, tmp_path, capsys)
         assert picture.shape == (48, 128, 3)
         assert np.abs(picture[:, :64].astype(int) - rgb).mean() < 6  # the frame itself (lossy mp4v)
     assert np.abs(shown[0][:, 64:].astype(int) - frames[0]).mean() > 20  # beside it: its colorized depth
+
+
+def test_video_runs_the_model_once_per_frame_and_writes_the_same_depth(checkpoint, tmp_path, monkeypatch):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), _image(i))
+    assert main(["infer", str(folder), "--model", str(checkpoint), "--device", "cpu", "--out", str(tmp_path / "a")]) == 0
+    calls = []
+    predict_batch = DepthAnythingV2.predict_batch
+    monkeypatch.setattr(DepthAnythingV2, "predict_batch", lambda self, *a, **k: calls.append(1) or predict_batch(self, *a, **k))
+    assert main(["infer", str(folder), "--model", str(checkpoint), "--device", "cpu", "--out", str(tmp_path / "b"),
+                 "--video", str(tmp_path / "v.mp4")]) == 0
+    assert len(calls) == 3
+    for i in range(3):
+        np.testing.assert_array_equal(np.load(tmp_path / "a" / f"{i}.npy"), np.load(tmp_path / "b" / f"{i}.npy"))

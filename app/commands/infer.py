@@ -7,6 +7,7 @@ Each frame's raw network output (its `kind` stated) is written at the frame's re
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import warnings
 from pathlib import Path
@@ -22,6 +23,7 @@ from endodepth.io.detect import open_source
 from endodepth.io.export import atomic_write, write_depth_npz, write_depth_png16
 from endodepth.io.source import Source
 from endodepth.io.stereo import LAYOUTS, require_stereo
+from endodepth.models.base import DepthResult
 from endodepth.models.registry import resolve_device
 
 FORMATS = ("npy", "npz", "png16")
@@ -103,22 +105,29 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(out, "exists and is not a folder (--out names the output folder)")
         out.mkdir(parents=True, exist_ok=True)
         written, skipped = [], 0
-        for i in tqdm(range(len(source)), unit="frame", disable=len(source) == 1):
-            try:
-                frame = source.frame(i)
-            except InputError as exc:  # one unreadable image does not cost the others
-                warnings.warn(InputWarning(f"{exc}; skipped"), stacklevel=1)
-                skipped += 1
-                continue
-            target = out / frame_stem(source, i, frame)
+
+        def write(position: int, frame: Frame, result: DepthResult) -> None:
+            target = out / frame_stem(source, position, frame)
             target.parent.mkdir(parents=True, exist_ok=True)
-            result = model.predict_frame(frame)
             written.append(write_result(target, result.output, result.kind, frame.K, args.format))
-        if args.video:
+
+        if args.video:  # one pass: the export runs the model and hands each answer to `write` too
             from endodepth.pipeline.view_export import RangeExport, export_range
 
             job = RangeExport(out, path.stem, 0, len(source) - 1, depth_format="none", video=args.video)
-            print(f"{model.name}: wrote the video {export_range(source, model, job)[-1]}")
+            positions = itertools.count()
+            video = export_range(source, model, job,
+                                 on_result=lambda r: write(next(positions), r.frame, r.results[model.name]))[-1]
+            print(f"{model.name}: wrote the video {video}")
+        else:
+            for i in tqdm(range(len(source)), unit="frame", disable=len(source) == 1):
+                try:
+                    frame = source.frame(i)
+                except InputError as exc:  # one unreadable image does not cost the others
+                    warnings.warn(InputWarning(f"{exc}; skipped"), stacklevel=1)
+                    skipped += 1
+                    continue
+                write(i, frame, model.predict_frame(frame))
     print(f"{model.name}: wrote {len(written)} {args.format} file(s) of {model.kind} to {out}")
     if skipped:
         print(f"endodepth infer: {skipped} of {len(source)} frame(s) could not be read and were skipped",

@@ -20,7 +20,7 @@ from endodepth.io.source import Source
 from endodepth.io.video import write_video
 from endodepth.kinds import METRIC_MM, RELATIVE
 from endodepth.models.base import DepthEstimator
-from endodepth.pipeline.processing import Pipeline, PostOptions
+from endodepth.pipeline.processing import FrameResult, Pipeline, PostOptions
 from endodepth.pipeline.views import DepthView, depth_view, range_policy_factory, scales_to_mm
 from endodepth.vis.colormap import RangePolicy
 
@@ -86,9 +86,11 @@ def render(view: DepthView, layout: str) -> np.ndarray:
 def export_range(
     source: Source, model: DepthEstimator, job: RangeExport, name: str | None = None,
     progress: Callable[[int], None] | None = None, cancelled: Callable[[], bool] | None = None,
+    on_result: Callable[[FrameResult], None] | None = None,
 ) -> list[Path]:
     """Run `model` (called `name`, default its own) on every frame of the range in order and write
-    what `job` asks; `progress(n)` after each frame, `cancelled()` checked before each (then
+    what `job` asks; `on_result(result)` sees each frame's result (so a caller writing more per frame
+    needs no second pass), `progress(n)` after each frame, `cancelled()` checked before each (then
     Cancelled is raised). Files are written atomically; returns them, the video last."""
     if job.depth_format not in DEPTH_FORMATS or job.video_view not in VIDEO_VIEWS:
         raise EndoDepthError(f"export: depth format {job.depth_format!r} or video view {job.video_view!r} unknown")
@@ -100,7 +102,7 @@ def export_range(
     folder = Path(job.folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    frames = _frames(pipeline, name, job, written, progress, cancelled)
+    frames = _frames(pipeline, name, job, written, progress, cancelled, on_result)
     video = job.video_path()
     if video is None:
         for _ in frames:
@@ -112,12 +114,15 @@ def export_range(
 
 
 def _frames(pipeline: Pipeline, name: str, job: RangeExport, written: list[Path],
-            progress: Callable[[int], None] | None, cancelled: Callable[[], bool] | None) -> Iterator[np.ndarray]:
+            progress: Callable[[int], None] | None, cancelled: Callable[[], bool] | None,
+            on_result: Callable[[FrameResult], None] | None) -> Iterator[np.ndarray]:
     """Process the range, writing each frame's depth; yields each rendered video frame."""
     for n, i in enumerate(range(job.first, job.last + 1)):
         if cancelled is not None and cancelled():
             raise Cancelled("export cancelled")
         result = pipeline.process(i)
+        if on_result is not None:
+            on_result(result)
         view = depth_view(result, name, scales_to_mm(result, job.align_to_gt).get(name))
         if job.depth_format != "none":
             depth, kind = depth_to_write(view)
