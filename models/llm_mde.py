@@ -1,7 +1,7 @@
 """LLM-MDE (Xia & Wu, arXiv 2409.01133): a LoRA ViT read through a language model's word embeddings.
 
 As the public code (651784766/LLM-MDE, `LanguageMono.py`) builds it: the input (ImageNet-normalised) is
-resized to 224x224 for a timm ViT/16 with LoRA on q and v; its tokens minus the last one are
+resized to the ViT's image size (224x224) for a timm ViT/16 with LoRA on q and v; its tokens minus the last one are
 "reprogrammed" by cross-attention onto K text prototypes (a linear map of the frozen vocabulary
 embeddings); Language2Depth; the adaptive prompt's embeddings go in front and a BERT with LoRA on q/k/v
 reads the sequence; its first `tokens` outputs are mapped over the token axis to 3 and over the width to
@@ -35,7 +35,6 @@ from endodepth.models.registry import register
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-VISION_SIZE = 224
 COARSE = (3, 32, 32)  # the map the head upsamples: 3 channels of 32x32
 
 
@@ -103,7 +102,7 @@ class LLMMDE(DepthEstimator):
         return F.embedding(ids.to(self.word_embeddings.device), self.word_embeddings)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        v = F.interpolate(x, size=(VISION_SIZE, VISION_SIZE), mode="bilinear", align_corners=False)
+        v = F.interpolate(x, size=self.vision.patch_embed.img_size, mode="bilinear", align_corners=False)
         visual = self.vision.forward_features(v)
         self.visual_map(visual)
         visual = visual[:, :-1]  # the reference keeps the class token and drops the last patch
@@ -119,12 +118,12 @@ class LLMMDE(DepthEstimator):
 
 
 SMALL = {
-    "vision": {"embed_dim": 96, "depth": 4, "num_heads": 3},
+    "vision": {"img_size": 112, "embed_dim": 96, "depth": 4, "num_heads": 3},
     "vision_rank": 8, "vision_alpha": 16,
     "language": {"hidden_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 192},
     "language_rank": 8, "language_alpha": 8,
-    "prototypes": 100, "heads": 2, "separate_values": True, "output_scale": 4.0, "train_backbones": True,
-    "input_size": (128, 160),
+    "prototypes": 100, "heads": 2, "tokens": 170, "separate_values": True, "output_scale": 4.0,
+    "train_backbones": True, "input_size": (64, 80),
 }
 BASE = {
     "vision": {}, "vision_rank": 160, "vision_alpha": 320, "language": {}, "language_rank": 32,
