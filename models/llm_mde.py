@@ -27,7 +27,12 @@ import torch.nn.functional as F
 from endodepth.kinds import RELATIVE
 from endodepth.models.base import DepthEstimator
 from endodepth.models.llm_mde_parts import (
-    AdaptationHead, Language2Depth, Reprogramming, TokenGrid, add_bert_lora, add_qv_lora,
+    AdaptationHead,
+    Language2Depth,
+    Reprogramming,
+    TokenGrid,
+    add_bert_lora,
+    add_qv_lora,
 )
 from endodepth.models.llm_mde_prompt import prompt_texts, tiny_tokenizer, tokenize
 from endodepth.models.llm_mde_weights import language_parts, load_vision_weights, official_filter

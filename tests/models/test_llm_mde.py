@@ -1,11 +1,13 @@
 """LLM-MDE: the adaptive prompt's statistics and class words, output shape and range, selectivity taps,
 local weights (timm ViT file, language-model folder) and refused checkpoints."""
 
+import cv2
 import numpy as np
 import pytest
 import timm
 import torch
 
+from endodepth.cli import main
 from endodepth.errors import CheckpointError
 from endodepth.models import create
 from endodepth.models.checkpoint import save_checkpoint
@@ -86,7 +88,7 @@ def test_vision_weights_load_a_timm_checkpoint(tmp_path):
     model = create("llm-mde", vision_weights=str(path))
     assert torch.equal(model.vision.blocks[1].attn.qkv.qkv.weight, vit.blocks[1].attn.qkv.weight)
     torch.save({"blocks.0.attn.qkv.weight": torch.zeros(3)}, path)
-    with pytest.raises(CheckpointError, match="vit.pth.*missing keys"):
+    with pytest.raises(CheckpointError, match=r"vit\.pth.*missing keys"):
         create("llm-mde", vision_weights=str(path))
 
 
@@ -109,3 +111,13 @@ def test_own_checkpoint_round_trips(model, tmp_path):
     again = create(path)
     rgb = np.random.default_rng(1).integers(0, 256, (64, 80, 3), dtype=np.uint8)
     np.testing.assert_array_equal(again.predict(rgb).output, model.predict(rgb).output)
+
+
+def test_infer_passes_vision_weights_and_refuses_them_for_other_models(tmp_path, capsys):
+    rgb = np.random.default_rng(2).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), rgb)
+    assert main(["infer", str(image), "--model", "default", "--vision-weights", str(tmp_path / "vit.pth")]) == 2
+    assert "--llm-weights and --vision-weights go with --model llm-mde" in capsys.readouterr().err
+    assert main(["infer", str(image), "--model", "llm-mde", "--vision-weights", str(tmp_path / "vit.pth")]) == 2
+    assert "vit.pth: no such checkpoint file" in capsys.readouterr().err
