@@ -11,6 +11,7 @@ and calling `eval()` folds the update a second time; those are not the numbers i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -79,7 +80,7 @@ def language_parts(language: Mapping, llm_weights: str | Path | None):
     replaced, as in the reference); a GPT-2 folder gives the tokenizer and its `wte` table, and the decoder
     stays a fresh BERT (the reference's decoder is always BERT).
     """
-    from transformers import AutoConfig, BertModel, GPT2Model
+    from transformers import BertModel
 
     if llm_weights is None:
         decoder = BertModel(_bert_config(language), add_pooling_layer=False)
@@ -87,6 +88,28 @@ def language_parts(language: Mapping, llm_weights: str | Path | None):
     folder = Path(llm_weights)
     if not (folder / "config.json").is_file():
         raise CheckpointError(folder, "is not a language-model folder (no config.json)")
+    with _quiet_transformers():
+        return _read_folder(folder, language)
+
+
+@contextmanager
+def _quiet_transformers():
+    """transformers' load reports and progress bars off (the pooler it lists as unused is dropped on purpose)."""
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+        logging.enable_progress_bar()
+
+
+def _read_folder(folder: Path, language: Mapping):
+    from transformers import AutoConfig, BertModel, GPT2Model
+
     try:
         config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
         if config.model_type == "bert":
