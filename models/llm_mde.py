@@ -109,7 +109,7 @@ class LLMMDE(DepthEstimator):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v = F.interpolate(x, size=self.vision.patch_embed.img_size, mode="bilinear", align_corners=False)
         visual = self.vision.forward_features(v)
-        self.visual_map(visual)
+        self.visual_map(visual)  # the token grids are taps for forward hooks (selectivity), not inputs
         visual = visual[:, :-1]  # the reference keeps the class token and drops the last patch
         prototypes = self.prototypes(self.word_embeddings.T).T
         reprogrammed = self.reprogramming(visual, prototypes)
