@@ -8,6 +8,7 @@ from endodepth.models.registry import available, create, register, spec
 # Each family registers its names on import.
 _FAMILIES: tuple[str, ...] = (
     "depth_anything", "adapters", "endodac", "baselines", "meter", "metric_bins", "default", "stereo", "adapted",
+    "llm_mde",
 )
 for _family in _FAMILIES:
     import_module(f"endodepth.models.{_family}")

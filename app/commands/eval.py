@@ -22,7 +22,7 @@ from endodepth.analysis.metrics import (
     evaluate_frame,
     summarize,
 )
-from endodepth.commands.options import add_device, add_model
+from endodepth.commands.options import add_device, add_model, language_options
 from endodepth.errors import InputError, UsageError
 from endodepth.frame import Frame
 from endodepth.io.atomic import atomic_write
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if len(set(args.model)) != len(args.model):
         raise UsageError("the same --model is given twice")
     estimators = {
-        label: models.create(name, weights=args.weights, device=args.device)
+        label: models.create(name, weights=args.weights, device=args.device, **language_options(args, name))
         for label, name in zip(model_labels(args.model), args.model)
     }
     reference = None if args.reference is None else models.create(args.reference, device=args.device)

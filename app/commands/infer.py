@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from endodepth import models
-from endodepth.commands.options import add_device, add_model
+from endodepth.commands.options import add_device, add_model, language_options
 from endodepth.errors import InputError, InputWarning
 from endodepth.frame import Frame
 from endodepth.io.detect import open_source
@@ -51,7 +51,8 @@ def add_stereo_arguments(p: argparse.ArgumentParser) -> None:
 
 def create_model(args: argparse.Namespace, name: str, device) -> models.DepthEstimator:
     """`models.create` with the command's weights, half precision and stereo options."""
-    model = models.create(name, weights=args.weights, device=device, half=getattr(args, "half", False))
+    model = models.create(name, weights=args.weights, device=device, half=getattr(args, "half", False),
+                          **language_options(args, name))
     if args.stereo_scale is not None and model.needs_stereo:  # monocular models have no matching scale
         model = models.create(name, device=device, scale=args.stereo_scale)
     return model

@@ -14,6 +14,7 @@ from pathlib import Path
 from endodepth.errors import UsageError
 
 DEFAULT_MODEL = "default"  # the bundled model, always registered
+LANGUAGE_MODELS = ("llm-mde", "llm-mde-base")  # the models --llm-weights / --vision-weights go with
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -63,6 +64,20 @@ def add_model(p: argparse.ArgumentParser, *, repeat: bool = False, required: boo
         p.add_argument("--weights", type=Path, metavar="FILE",
                        help="checkpoint to load into --model (official layouts are adapted)"
                        + ("; only with a single --model" if repeat else ""))
+        p.add_argument("--llm-weights", type=Path, metavar="DIR",
+                       help="LLM-MDE: a local BERT or GPT-2 folder (config, weights, tokenizer files)")
+        p.add_argument("--vision-weights", type=Path, metavar="FILE",
+                       help="LLM-MDE: a local timm ViT checkpoint for its vision encoder")
+
+
+def language_options(args: argparse.Namespace, name: str) -> dict[str, str]:
+    """The LLM-MDE options --llm-weights and --vision-weights give `name`; any other model refuses them."""
+    options = {key: str(value) for key in ("llm_weights", "vision_weights")
+               if (value := getattr(args, key, None)) is not None}
+    if options and name not in LANGUAGE_MODELS:
+        raise UsageError(f"--llm-weights and --vision-weights go with --model {' or '.join(LANGUAGE_MODELS)}, "
+                         f"not {name}")
+    return options
 
 
 def check_single_weights(names: list[str], weights: Path | None) -> None:

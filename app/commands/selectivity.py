@@ -22,7 +22,7 @@ from endodepth import models
 from endodepth.analysis.depth import as_depth
 from endodepth.analysis.selectivity import RANGE_PERCENTILES, SPACINGS, SelectivityAccumulator, bin_edges_from_depth
 from endodepth.commands.infer import untrained_warning
-from endodepth.commands.options import add_device, add_model, parse_size
+from endodepth.commands.options import add_device, add_model, language_options, parse_size
 from endodepth.errors import EndoDepthError, InputError, UsageError
 from endodepth.frame import Frame
 from endodepth.io.atomic import atomic_write
@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     use_gt = args.depth == "gt" or (args.depth == "auto" and source.has_ground_truth)
     if use_gt and not source.has_ground_truth:
         raise InputError(args.path, f"{source.kind} source has no ground-truth depth; use --depth prediction")
-    model = models.create(args.model, weights=args.weights, device=args.device)
+    model = models.create(args.model, weights=args.weights, device=args.device, **language_options(args, args.model))
     untrained = untrained_warning(args.model, args.weights, model)
     if untrained:
         print(f"endodepth selectivity: warning: {untrained}", file=sys.stderr)
