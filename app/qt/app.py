@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -146,6 +147,17 @@ class PlaybackRecorder(QtCore.QObject):
             "reconstruction": self.window.reconstruction_view.summary(),
         }
 
+    @QtCore.Slot(str)
+    def fail(self, message: str) -> None:
+        """An error before the first frame was shown (the file cannot be opened, the model cannot be
+        built): a scripted run would wait forever, so it says why on stderr and ends with status 2."""
+        if self.done or self.t0 is not None:
+            return
+        self.done = True
+        print(f"endodepth-gui: error: {message}", file=sys.stderr)
+        self.window.close()
+        QtWidgets.QApplication.instance().exit(2)
+
     def finish(self) -> None:
         """Write statistics and the screenshot, then close the window."""
         if self.done:
@@ -276,6 +288,10 @@ def run_app(argv: list[str]) -> int:
     window.open_path(path, args.stereo)
     if notice:
         window.show_notice(notice)
+    if args.quit_after is not None:
+        # to the recorder's slot: it runs on the GUI thread (a lambda would run on the worker's, which
+        # the window's shutdown then waits for: a hang, or a crash at teardown)
+        window.worker.error.connect(recorder.fail, QtCore.Qt.ConnectionType.QueuedConnection)
     if args.play or args.quit_after is not None:
         def start_when_ready(_index: int) -> None:
             window.frame_shown.disconnect(start_when_ready)
