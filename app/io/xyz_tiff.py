@@ -10,6 +10,7 @@ tifffile as before. Both give the same numbers.
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -48,6 +49,7 @@ class XyzTiff:
             len(series.pages) == 1 and page.shape == self.shape and page.is_contiguous
             and page.predictor == 1 and page.fillorder == 1 and page.planarconfig == 1
         )
+        self._start = start
         self._offset = start + int(page.dataoffsets[0]) if in_place else None
         self._dtype = dtype.newbyteorder(self._tiff.byteorder)
         self._decoded: np.ndarray | None = None
@@ -64,9 +66,12 @@ class XyzTiff:
         return band[..., 2].astype(np.float32)
 
     def _decode(self) -> np.ndarray:
+        """The whole image, by tifffile from the file's bytes read at once (its many small reads of
+        strips or tiles would each inflate a tar.gz member again from a seek point)."""
         if self._decoded is None:
+            self._file.seek(self._start)
             try:
-                self._decoded = self._tiff.asarray()
+                self._decoded = tifffile.imread(io.BytesIO(self._file.read()))
             except _ERRORS as exc:
                 raise InputError(self.path, f"not a readable TIFF ({exc})") from None
         return self._decoded

@@ -122,3 +122,29 @@ def test_truncated_image_data_is_one_clear_error():
 def test_not_a_tiff(data):
     with pytest.raises(InputError, match="not a readable TIFF"):
         _z(data, 0, 1)
+
+
+@pytest.mark.parametrize("side", ["l", "r"])
+def test_keyframe_ground_truth_equals_tifffile_decode_of_its_archive(keyframe, side):
+    """A SCARED keyframe's scene_points (stacked, from our writer; one member recompressed with zlib
+    inside the TIFF) read through the source equal tifffile's decode of the member, 0 -> NaN."""
+    from io_fixtures import replace_tar_member
+
+    from endodepth.io.keyframes import ScaredKeyframeSource
+
+    archive = keyframe.folder / "data" / "scene_points.tar.gz"
+    with tarfile.open(archive) as tar:
+        plain = tar.extractfile("scene_points000001.tiff").read()
+    replace_tar_member(archive, "scene_points000002.tiff",
+                       _tiff_bytes(tifffile.imread(io.BytesIO(plain)), compression="zlib"))
+    with tarfile.open(archive) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    source = ScaredKeyframeSource(keyframe.folder, side)
+    h = source.size[1]
+    for i in range(len(source)):
+        expected = tifffile.imread(io.BytesIO(members[f"scene_points{i:06d}.tiff"]))
+        expected = expected[:h] if side == "l" else expected[h:]
+        z = expected[..., 2].astype(np.float32)
+        z[z == 0] = np.nan
+        np.testing.assert_array_equal(source._decode_scene_depth(f"scene_points{i:06d}.tiff"), z)
+    source.close()
