@@ -1,10 +1,12 @@
-"""A scripted run (`endodepth-gui FILE --quit-after N`) that can show nothing ends at once with one
+"""A scripted run (`endodepth-gui FILE --quit-after N`, or `--screenshot`) that can show nothing ends at once with one
 line on stderr and status 2: no hang, no traceback, no crash at teardown."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from endodepth.qt.app import run_app
 
@@ -22,7 +24,10 @@ def test_unopenable_file_exits_2_with_one_line(tmp_path):
     ]
 
 
-def test_missing_file_ends_the_run(qtbot, tmp_path, capsys):
+@pytest.mark.parametrize("option", ["--quit-after", "--screenshot"])
+def test_missing_file_ends_the_run(qtbot, tmp_path, capsys, option):
     missing = tmp_path / "absent.mp4"
-    assert run_app([str(missing), "--quit-after", "3"]) == 2
+    value = "3" if option == "--quit-after" else str(tmp_path / "shot.png")
+    assert run_app([str(missing), option, value]) == 2
     assert capsys.readouterr().err.strip() == f"endodepth-gui: error: {missing}: no such file or folder"
+    assert not (tmp_path / "shot.png").exists()
