@@ -1,5 +1,5 @@
 """A disk cache of decoded ground truth: one view's Z per frame, so a second pass or a scrub back
-does not decode SCARED's scene_points.tar.gz again (about 0.3 s a 1280x1024 frame).
+does not decode SCARED's scene_points.tar.gz again (about 0.2 s of CPU a 1280x1024 frame).
 
 Entries live in the user cache folder (`ENDODEPTH_CACHE`, else `$XDG_CACHE_HOME/endodepth`, else
 `~/.cache/endodepth`), under `gt/<key>/`, the key naming the archive's path, size and mtime and the

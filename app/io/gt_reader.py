@@ -1,6 +1,6 @@
 """Ground truth decoded off the display path: its own thread, the newest request first.
 
-Decoding one SCARED scene_points frame costs about 0.3 s at 1280x1024, far over a frame's
+Decoding one SCARED scene_points frame costs about 0.2 s of CPU at 1280x1024, far over a frame's
 budget; the player asks `get(i)` each frame, shows what is there and lets metrics fill in as
 `on_ready` reports frames. The thread runs at a lower priority (Linux), so on a small machine it
 takes the CPU the display leaves rather than a share of it. Qt-free: the GUI forwards `on_ready` to its own thread.

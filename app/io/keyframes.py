@@ -5,13 +5,13 @@ The layout is the one `endodepth.io.scared` writes (its names are imported from 
 
 from __future__ import annotations
 
-import io
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-import tifffile
 
 from endodepth.errors import InputError, InputWarning
 from endodepth.frame import Frame, StereoCalibration
@@ -44,17 +44,22 @@ from endodepth.io.source import (
 )
 from endodepth.io.stereo import calibration_from_frame_data, scaled_calibration, split_views
 from endodepth.io.tararchive import TarMembers
+from endodepth.io.xyz_tiff import XyzTiff, unknown_to_nan, view_rows
 
 
-def read_xyz_tiff(data: bytes | Path, path: Path) -> np.ndarray:
-    """A SCARED 3D image (HxWx3 float32 XYZ mm) from a file or bytes; anything else -> InputError."""
+def _file_depth(path: Path, rows: Callable[[tuple], tuple[int, int]]) -> np.ndarray:
+    """Z in mm (NaN where unknown) of the rows `rows(shape)` picks (raising on a wrong shape) of the 3D
+    image at `path`."""
     try:
-        xyz = tifffile.imread(io.BytesIO(data) if isinstance(data, bytes) else data)
-    except (OSError, ValueError, tifffile.TiffFileError) as exc:
-        raise InputError(path, f"not a readable TIFF ({exc})") from None
-    if xyz.ndim != 3 or xyz.shape[2] != 3 or xyz.dtype.kind != "f":
-        raise InputError(path, f"expected an HxWx3 float XYZ image, found shape {xyz.shape} {xyz.dtype}")
-    return xyz.astype(np.float32, copy=False)
+        with open(path, "rb") as f:
+            return _tiff_depth(f, path, rows)
+    except OSError as exc:
+        raise InputError(path, f"cannot be read ({exc})") from None
+
+
+def _tiff_depth(file: BinaryIO, path: Path, rows: Callable[[tuple], tuple[int, int]]) -> np.ndarray:
+    with XyzTiff(file, path) as tiff:
+        return unknown_to_nan(tiff.z(*rows(tiff.shape)))
 
 
 def is_keyframe(folder: Path) -> bool:
@@ -80,22 +85,6 @@ def _pose(data: bytes, path: Path) -> np.ndarray:
     if pose.shape != (4, 4):
         raise InputError(path, f"'camera-pose' must be 4x4, found {'x'.join(map(str, pose.shape))}")
     return pose
-
-
-def _view_rows(xyz: np.ndarray, height: int, side: str, path: Path) -> np.ndarray:
-    """The rows of `side` from a stacked (2H) 3D image, or the image itself when it is one view (H)."""
-    if xyz.shape[0] == 2 * height:
-        return xyz[:height] if side == "l" else xyz[height:]
-    if xyz.shape[0] == height:
-        return xyz
-    raise InputError(path, f"3D image of shape {xyz.shape} matches neither H={height} nor the stacked 2H")
-
-
-def _depth(xyz: np.ndarray) -> np.ndarray:
-    """Z in mm with 0 (SCARED's unknown in scene_points) turned into NaN."""
-    z = np.array(xyz[..., 2], np.float32)
-    z[z == 0] = np.nan
-    return z
 
 
 class ScaredKeyframeSource(Source):
@@ -175,12 +164,14 @@ class ScaredKeyframeSource(Source):
         path = self.path / (LEFT_DEPTH if self.side == "l" else RIGHT_DEPTH)
         if not path.is_file():
             return None
-        xyz = read_xyz_tiff(path, path)
-        if xyz.shape[:2] != (self.size[1], self.size[0]):
-            raise InputError(
-                path, f"3D image of shape {xyz.shape} does not match the {self.size[0]}x{self.size[1]} image"
-            )
-        return _depth(xyz)
+        def rows(shape: tuple) -> tuple[int, int]:
+            if shape[:2] != (self.size[1], self.size[0]):
+                raise InputError(
+                    path, f"3D image of shape {shape} does not match the {self.size[0]}x{self.size[1]} image"
+                )
+            return 0, shape[0]
+
+        return _file_depth(path, rows)
 
     def ground_truth(self, i: int) -> np.ndarray | None:
         """Ground-truth Z of frame `i` alone (for a reader off the display path), None without one."""
@@ -204,18 +195,16 @@ class ScaredKeyframeSource(Source):
     def _decode_scene_depth(self, name: str) -> np.ndarray | None:
         if self._scene is None:
             self._scene = TarMembers(self.path / SCENE_POINTS)
-        data = self._scene.read(name)
-        if data is None:
-            return None
         path = self._scene.path / name
-        xyz = read_xyz_tiff(data, path)
-        if xyz.shape[:2] != (2 * self.size[1], self.size[0]):
-            raise InputError(
-                path,
-                f"expected shape ({2 * self.size[1]}, {self.size[0]}, 3) (left over right), "
-                f"found {xyz.shape}",
-            )
-        return _depth(_view_rows(xyz, self.size[1], self.side, path))
+        width, height = self.size
+
+        def rows(shape: tuple) -> tuple[int, int]:
+            if shape[:2] != (2 * height, width):
+                raise InputError(path, f"expected shape ({2 * height}, {width}, 3) (left over right), found {shape}")
+            return view_rows(shape, height, self.side, path)
+
+        with self._scene.member(name) as member:  # read in place: only this view's Z is copied
+            return None if member is None else _tiff_depth(member, path, rows)
 
     def _frame_data_of(self, i: int) -> tuple[np.ndarray | None, StereoCalibration]:
         """Frame `i`'s pose and stereo calibration (frame_data's `camera-calibration` when present)."""
@@ -288,7 +277,7 @@ class AfsfmKeyframeSource(Source):
         gt_path = self._gt_dir / SCENE_NAME.format(index)
         gt = None
         if gt_path.is_file():
-            gt = _depth(_view_rows(read_xyz_tiff(gt_path, gt_path), self.size[1], self.side, gt_path))
+            gt = _file_depth(gt_path, lambda shape: view_rows(shape, self.size[1], self.side, gt_path))
         return self.make_frame(index, rgb_image(self.files[i]), gt)
 
 

@@ -1,5 +1,5 @@
 """Ground truth that never gates the display: a source whose ground truth is slow to decode (SCARED's
-scene_points.tar.gz, about 0.3 s a 1280x1024 frame) has it read by a GroundTruthReader on its own
+scene_points.tar.gz, about 0.2 s of CPU a 1280x1024 frame) has it read by a GroundTruthReader on its own
 thread, asked for as soon as a frame's decoding starts and attached to the frame when it is ready.
 
 The player shows every frame at once; what needs ground truth (the scale to millimetres, the

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="depth model; repeat to compare models (the first one is shown in the main views)")
     add_device(p, default=None)
     p.add_argument("--play", action="store_true", help="start playing once the first frame is shown")
-    p.add_argument("--quit-after", type=int, metavar="N", help="quit after N frames were shown")
+    p.add_argument("--quit-after", type=int, metavar="N",
+                   help="quit after N frames were shown (status 2 when none can be: the file or model is unusable)")
     p.add_argument("--stats-out", metavar="FILE.json", help="write playback statistics when quitting")
     p.add_argument("--every-frame", action="store_true", help="process every frame instead of real-time playback")
     p.add_argument("--screenshot", metavar="FILE.png", help="save a picture of the window when quitting")
@@ -94,6 +96,7 @@ class PlaybackRecorder(QtCore.QObject):
         self.t0: float | None = None
         self.infer_ms: list[float] = []
         self.done = False
+        self.any_shown = False  # a frame was drawn (playing or not)
         window.frame_shown.connect(self._on_frame)
 
     def start(self) -> None:
@@ -103,6 +106,7 @@ class PlaybackRecorder(QtCore.QObject):
             values.clear()
 
     def _on_frame(self, index: int) -> None:
+        self.any_shown = True
         if self.t0 is None or self.done:
             return
         self.shown += 1
@@ -145,6 +149,17 @@ class PlaybackRecorder(QtCore.QObject):
             "file": self.window.info["path"] if self.window.info else None,
             "reconstruction": self.window.reconstruction_view.summary(),
         }
+
+    @QtCore.Slot(str)
+    def fail(self, message: str) -> None:
+        """An error before the first frame was shown (the file cannot be opened, the model cannot be
+        built): a scripted run would wait forever, so it says why on stderr and ends with status 2."""
+        if self.done or self.any_shown:
+            return
+        self.done = True
+        print(f"endodepth-gui: error: {message}", file=sys.stderr)
+        self.window.close()
+        QtWidgets.QApplication.instance().exit(2)
 
     def finish(self) -> None:
         """Write statistics and the screenshot, then close the window."""
@@ -254,7 +269,12 @@ def run_app(argv: list[str]) -> int:
     models, notice = initial_models(args, store)
     path = args.path or str(bundled_sample())
     recorder = PlaybackRecorder(window, args.quit_after, args.stats_out, args.screenshot)
-    window.quiet = args.quit_after is not None
+    scripted = args.quit_after is not None or bool(args.screenshot)  # ends by itself: no dialogs
+    window.quiet = scripted
+    if scripted:
+        # to the recorder's slot: it runs on the GUI thread (a lambda would run on the worker's, which
+        # the window's shutdown then waits for: a hang, or a crash at teardown); before the file is opened
+        window.worker.error.connect(recorder.fail, QtCore.Qt.ConnectionType.QueuedConnection)
     window.transport.every_frame_box.setChecked(args.every_frame)
     if args.quit_after is not None:
         window.transport.loop_box.setChecked(True)

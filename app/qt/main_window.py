@@ -440,4 +440,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.stop(timeout=30.0)  # a slow model on the CPU may need seconds to finish its frame
         self.reconstruction_view.shutdown()  # after the worker: no result, late or not, reaches it after this
         self.worker_thread.quit()
-        self.worker_thread.wait(5000)
+        # no time limit: the slot in progress (opening a file, building a model: seconds on a loaded CPU)
+        # always ends, and a QThread destroyed while it runs crashes the interpreter (a scripted run
+        # that failed while its model was still loading did)
+        self.worker_thread.wait()

@@ -306,8 +306,8 @@ class Worker(QtCore.QObject):
             self._shown = update
         self.result.emit(update)
 
-    def _prepare(self, update: Update) -> None:
-        """Scale, analyses (unless the ground truth is pending) and the primary model's view."""
+    def _prepare(self, update: Update, view: bool = True) -> None:
+        """Scale, analyses (unless the ground truth is pending) and, with `view`, the primary model's view."""
         result, primary, state = update.result, update.primary, self.state
         if primary not in result.results:
             return
@@ -330,7 +330,8 @@ class Worker(QtCore.QObject):
             traceback.print_exc()
             update.selectivity = update.comparison = None
         self._take_late(update)
-        update.view = depth_view(result, primary, update.scale.get(primary))
+        if view:
+            update.view = depth_view(result, primary, update.scale.get(primary))
 
     def _take_late(self, update: Update) -> None:
         """Put the analyses of earlier frames whose ground truth came late on `update`: the newest
@@ -355,9 +356,12 @@ class Worker(QtCore.QObject):
             return
         result.frame.gt_depth = depth
         update = Update(result, self.state.primary)
-        self._prepare(update)
+        shown_now = not self._runner.playing and self._runner.position == index
+        # during playback the frame is long gone: only its analyses ride along, so no view is made
+        # (the CPU it took, on this thread, was the display's)
+        self._prepare(update, view=shown_now)
         self.gt_arrived.emit(update)
-        if not self._runner.playing and self._runner.position == index:
+        if shown_now:
             self.result.emit(update)
             return
         with self._lock:
