@@ -47,11 +47,12 @@ def test_jitter_is_shared_by_the_frames_of_a_triple_and_flips_move_k():
     g = torch.Generator().manual_seed(0)
     frames = torch.rand(1, 1, 3, 8, 10, generator=g).repeat(16, 3, 1, 1, 1)
     K = torch.tensor([[10.0, 0, 2.0], [0, 10.0, 4.0], [0, 0, 1]]).repeat(16, 1, 1)
-    inp, img, K2 = augment_triples(frames, K, np.random.default_rng(3))
+    inp, img, K2, flip = augment_triples(frames, K, np.random.default_rng(3))
     assert torch.allclose(inp[:, 0], inp[:, 1], atol=1e-6) and torch.allclose(inp[:, 1], inp[:, 2], atol=1e-6)
     changed = (inp - img).abs().flatten(1).amax(1) > 1e-4
     assert 0 < changed.sum() < 16  # p = 0.5 per triple
     flipped = K2[:, 0, 2] == 7.0  # (10 - 1) - 2
+    assert torch.equal(flipped, flip)
     assert 0 < flipped.sum() < 16 and torch.allclose(img[flipped], frames[flipped].flip(-1))
     assert torch.equal(img[~flipped], frames[~flipped])  # the losses see un-jittered colours
 
