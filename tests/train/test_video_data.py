@@ -73,6 +73,8 @@ def test_the_command_refuses_a_test_split_for_validation_and_missing_inputs(tmp_
     assert "needs --teacher" in capsys.readouterr().err
     assert main(["train", out, "--objective", "self-supervised", "--stage", "2"]) == 2
     assert "--stage 2 needs --weights" in capsys.readouterr().err
+    assert main(["train", out, "--objective", "self-supervised", "--appearance-flow"]) == 2
+    assert "--appearance-flow needs --convention af-sfmlearner or endodac" in capsys.readouterr().err
 
 
 def test_split_entries_give_triples_inside_their_keyframe(tmp_path):
@@ -84,3 +86,17 @@ def test_split_entries_give_triples_inside_their_keyframe(tmp_path):
     split.write_text("dataset1/keyframe1\t1\tl\ndataset1/keyframe1\t3\tl\ndataset1/keyframe1\t5\tl\n")
     data = load_triples(split_source(tmp_path, split), (16, 20))
     assert len(data) == 1 and data.triples.tolist() == [[0, 1, 2]]  # the first and last entry have no neighbours
+
+
+def test_a_stereo_keyframe_gives_both_views_and_the_pair_at_the_loss_size(tmp_path):
+    from endodepth.io.detect import open_source
+    from tests.io.io_fixtures import make_keyframe
+
+    kf = make_keyframe(tmp_path / "dataset_1" / "keyframe_1", n=4)
+    data = load_triples(open_source(tmp_path / "dataset_1" / "keyframe_1"), (16, 20), stereo=True)
+    assert data.stereo is not None and data.stereo.pairs.shape == (len(data.rgb), 2, 16, 20, 3)
+    assert np.array_equal(data.stereo.pairs[:, 0], data.rgb)
+    h, w = kf.left.shape[1:3]
+    np.testing.assert_allclose(data.stereo.K_left.numpy()[0, 0], kf.calib.K1[0, 0] * 20 / w, rtol=1e-5)
+    np.testing.assert_allclose(data.stereo.right_T_left.numpy()[:3, 3], kf.calib.T, rtol=1e-5)
+    assert load_triples(open_source(tmp_path / "dataset_1" / "keyframe_1"), (16, 20)).stereo is None
