@@ -30,7 +30,7 @@ _V = VideoOptions()
 
 def add_video_arguments(p: argparse.ArgumentParser) -> None:
     """The options of the video objectives (ignored by --objective supervised)."""
-    g = p.add_argument_group("self-supervised and distill")
+    g = p.add_argument_group("self-supervised and distill (--short-side and --model-option: every objective)")
     g.add_argument("--source", type=Path, help="training frames: SCARED, AF-SfMLearner tree, plain layout, "
                    "image folder or video (with --split-dir: the dataset root)")
     g.add_argument("--split-dir", type=Path, help="folder with train_files.txt and val_files.txt (as in "
@@ -91,6 +91,11 @@ def _option(text: str) -> tuple[str, object]:
         return name, value
 
 
+def model_options(args: argparse.Namespace) -> dict:
+    """The model factory options of `--short-side` and `--model-option` (every objective)."""
+    return {**({"short_side": args.short_side} if args.short_side else {}), **dict(args.model_option)}
+
+
 def _check_not_test(path: Path | None) -> None:
     if path is not None and "test" in path.name.lower():
         raise UsageError(f"{path}: checkpoints are never selected on a test split; validate on the val split")
@@ -118,14 +123,13 @@ def _options(args: argparse.Namespace) -> VideoOptions:
         raise UsageError(f"--appearance-flow needs --convention af-sfmlearner or endodac, not {args.convention}")
     if args.objective == DISTILL and not args.teacher:
         raise UsageError("--objective distill needs --teacher NAME_OR_CHECKPOINT")
-    model_options = {**({"short_side": args.short_side} if args.short_side else {}), **dict(args.model_option)}
     return VideoOptions(
         objective=args.objective, model=args.model,
         weights=None if args.weights is None else str(args.weights.resolve()),  # adapter files name their base
         from_scratch=args.from_scratch, adapters=args.adapters, rank=args.rank, alpha=args.alpha, stage=args.stage,
         galore_rank=args.galore_rank, update_proj_gap=args.update_proj_gap, galore_scale=args.galore_scale,
         convention=args.convention, appearance_flow=args.appearance_flow, learn_intrinsics=args.learn_intrinsics,
-        stereo_weight=args.stereo_weight, depth_range=tuple(args.depth_range), model_options=model_options,
+        stereo_weight=args.stereo_weight, depth_range=tuple(args.depth_range), model_options=model_options(args),
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, pose_lr=args.pose_lr, seed=args.seed,
         val_every=args.val_every, device=args.device,
     )
