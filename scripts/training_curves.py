@@ -10,9 +10,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from endodepth.io.atomic import atomic_write  # noqa: E402
+from endodepth.io.atomic import atomic_write
 
 
 def read_curve(log: Path) -> list[dict]:

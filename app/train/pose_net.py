@@ -41,7 +41,8 @@ class IntrinsicsHead(nn.Module):
         focal = (F.softplus(self.focal(pooled).flatten(1)) + 0.5) * scale
         centre = (self.centre(pooled).flatten(1) + 0.5) * scale
         K = torch.zeros(len(feature), 3, 3, dtype=feature.dtype, device=feature.device)
-        K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = focal[:, 0], focal[:, 1], centre[:, 0], centre[:, 1], 1
+        K[:, 0, 0], K[:, 1, 1] = focal[:, 0], focal[:, 1]
+        K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = centre[:, 0], centre[:, 1], 1
         return K
 
 

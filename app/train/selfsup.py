@@ -85,7 +85,8 @@ def masked_mean_reprojection(
     return torch.stack(terms).mean()
 
 
-def full_depths(disps: list[torch.Tensor], size: tuple[int, int], depth_range: tuple[float, float]) -> list[torch.Tensor]:
+def full_depths(disps: list[torch.Tensor], size: tuple[int, int],
+                depth_range: tuple[float, float]) -> list[torch.Tensor]:
     """Each scale's sigmoid disparity upsampled (bilinear) to `size` (h, w) and read as depth by `disp_to_depth`."""
     return [disp_to_depth(F.interpolate(d, size=size, mode="bilinear", align_corners=False), *depth_range)[1]
             for d in disps]

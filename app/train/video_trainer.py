@@ -34,8 +34,8 @@ from endodepth.train.distill import distillation_loss
 from endodepth.train.photometric import pose_matrix
 from endodepth.train.pose_net import PoseNet
 from endodepth.train.selfsup import CONVENTIONS, SCARED_DEPTH_MM, disparity_pyramid, full_depths, photometric_objective
-from endodepth.train.stereo_term import DepthScale, best_scale
 from endodepth.train.stages import adapted_name, adapter_options, stage2_optimizer, subspace_counts
+from endodepth.train.stereo_term import DepthScale, best_scale
 from endodepth.train.trainer import lr_factor, validate
 from endodepth.train.video_data import FrameTriples, augment_triples, colour_jitter, flip_batch, flips
 

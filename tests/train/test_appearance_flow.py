@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from endodepth.train.appearance_flow import (AppearanceFlowNet, brightness_smoothness, calibrated_target,
-                                              constraint)
+from endodepth.train.appearance_flow import AppearanceFlowNet, brightness_smoothness, calibrated_target, constraint
 from endodepth.train.selfsup import CONVENTIONS, masked_mean_reprojection, photometric_objective
 
 

@@ -90,7 +90,7 @@ def test_the_baseline_fixes_the_scale_of_a_relative_depth():
 
 
 def test_self_supervised_training_on_a_stereo_source_gives_the_mm_scale_a_gradient():
-    views, true_mm = _shifted_plane_views()
+    views, _ = _shifted_plane_views()
     n = 3
     rgb = np.repeat(views.pairs[:, 0], n, axis=0)
     stereo = StereoViews(np.repeat(views.pairs, n, axis=0), views.K_left, views.K_right, views.right_T_left)

@@ -96,7 +96,7 @@ def test_a_stereo_keyframe_gives_both_views_and_the_pair_at_the_loss_size(tmp_pa
     data = load_triples(open_source(tmp_path / "dataset_1" / "keyframe_1"), (16, 20), stereo=True)
     assert data.stereo is not None and data.stereo.pairs.shape == (len(data.rgb), 2, 16, 20, 3)
     assert np.array_equal(data.stereo.pairs[:, 0], data.rgb)
-    h, w = kf.left.shape[1:3]
+    w = kf.left.shape[2]
     np.testing.assert_allclose(data.stereo.K_left.numpy()[0, 0], kf.calib.K1[0, 0] * 20 / w, rtol=1e-5)
     np.testing.assert_allclose(data.stereo.right_T_left.numpy()[:3, 3], kf.calib.T, rtol=1e-5)
     assert load_triples(open_source(tmp_path / "dataset_1" / "keyframe_1"), (16, 20)).stereo is None
