@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from endodepth.commands.options import add_device, size_type
-from endodepth.commands.train_video import OBJECTIVES, SUPERVISED, add_video_arguments, run_video
+from endodepth.commands.train_video import OBJECTIVES, SUPERVISED, add_video_arguments, model_options, run_video
 from endodepth.errors import UsageError
 from endodepth.models.registry import resolve_device
 from endodepth.synth.settings import GENERATOR_VERSIONS
@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         gradient_weight=args.gradient_weight, ssi_weight=args.ssi_weight, augment=args.augment,
         selectivity_layers=tuple(args.selectivity_layers),
         selectivity_weight=args.selectivity_weight, val_every=args.val_every, device=args.device,
+        model_options=model_options(args),
     )
     log_path = args.out.with_name(args.out.name + ".log.jsonl")
     if world.main:

@@ -30,7 +30,7 @@ _V = VideoOptions()
 
 def add_video_arguments(p: argparse.ArgumentParser) -> None:
     """The options of the video objectives (ignored by --objective supervised)."""
-    g = p.add_argument_group("self-supervised and distill")
+    g = p.add_argument_group("self-supervised and distill (--short-side and --model-option: every objective)")
     g.add_argument("--source", type=Path, help="training frames: SCARED, AF-SfMLearner tree, plain layout, "
                    "image folder or video (with --split-dir: the dataset root)")
     g.add_argument("--split-dir", type=Path, help="folder with train_files.txt and val_files.txt (as in "
@@ -43,6 +43,14 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--convention", choices=sorted(CONVENTIONS), default=_V.convention,
                    help="monodepth2: min-reprojection + auto-mask, pose x0.01, smoothness 1e-3; af-sfmlearner: "
                         "occlusion-masked mean, pose x0.001, smoothness 1e-4; endodac: the same, smoothness 1e-3")
+    g.add_argument("--appearance-flow", action="store_true",
+                   help="AF-SfMLearner's brightness calibration of the target for the moving light "
+                        "(with --convention af-sfmlearner or endodac)")
+    g.add_argument("--learn-intrinsics", action="store_true",
+                   help="EndoDAC's intrinsics head: learn fx, fy, cx, cy with the pose (videos without calibration)")
+    g.add_argument("--stereo-weight", type=float, default=_V.stereo_weight,
+                   help="weight of the left-right photometric term on stereo sources (the baseline fixes the "
+                        "metric scale; 0: off)")
     g.add_argument("--depth-range", type=float, nargs=2, default=SCARED_DEPTH_MM, metavar=("MIN", "MAX"),
                    help="disp_to_depth range in mm (default 0.1 150, SCARED)")
     g.add_argument("--teacher", help="distill: teacher model name or checkpoint")
@@ -83,6 +91,11 @@ def _option(text: str) -> tuple[str, object]:
         return name, value
 
 
+def model_options(args: argparse.Namespace) -> dict:
+    """The model factory options of `--short-side` and `--model-option` (every objective)."""
+    return {**({"short_side": args.short_side} if args.short_side else {}), **dict(args.model_option)}
+
+
 def _check_not_test(path: Path | None) -> None:
     if path is not None and "test" in path.name.lower():
         raise UsageError(f"{path}: checkpoints are never selected on a test split; validate on the val split")
@@ -106,15 +119,17 @@ def _sources(args: argparse.Namespace) -> tuple[Source, Source | None]:
 def _options(args: argparse.Namespace) -> VideoOptions:
     if args.stage == 2 and args.weights is None:
         raise UsageError("--stage 2 needs --weights STAGE1_ADAPTERS (the checkpoint stage 1 wrote)")
+    if args.appearance_flow and CONVENTIONS[args.convention].min_reprojection:
+        raise UsageError(f"--appearance-flow needs --convention af-sfmlearner or endodac, not {args.convention}")
     if args.objective == DISTILL and not args.teacher:
         raise UsageError("--objective distill needs --teacher NAME_OR_CHECKPOINT")
-    model_options = {**({"short_side": args.short_side} if args.short_side else {}), **dict(args.model_option)}
     return VideoOptions(
         objective=args.objective, model=args.model,
         weights=None if args.weights is None else str(args.weights.resolve()),  # adapter files name their base
         from_scratch=args.from_scratch, adapters=args.adapters, rank=args.rank, alpha=args.alpha, stage=args.stage,
         galore_rank=args.galore_rank, update_proj_gap=args.update_proj_gap, galore_scale=args.galore_scale,
-        convention=args.convention, depth_range=tuple(args.depth_range), model_options=model_options,
+        convention=args.convention, appearance_flow=args.appearance_flow, learn_intrinsics=args.learn_intrinsics,
+        stereo_weight=args.stereo_weight, depth_range=tuple(args.depth_range), model_options=model_options(args),
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, pose_lr=args.pose_lr, seed=args.seed,
         val_every=args.val_every, device=args.device,
     )
@@ -133,7 +148,8 @@ def run_video(args: argparse.Namespace) -> int:
     options = _options(args)
     world = distributed.join(resolve_device(args.device))
     train_source, val_source = _sources(args)
-    data = load_triples(train_source, args.size, args.frame_step, args.max_triples)
+    stereo = options.objective == SELF_SUPERVISED and options.stereo_weight > 0
+    data = load_triples(train_source, args.size, args.frame_step, args.max_triples, stereo=stereo)
     val = None if val_source is None else load_triples(val_source, args.size, args.frame_step, 64, with_depth=True)
     labels = _labels(args, data, world.device) if options.objective == DISTILL else None
     log_path = args.out.with_name(args.out.name + ".log.jsonl")
@@ -148,6 +164,7 @@ def run_video(args: argparse.Namespace) -> int:
             raise UsageError(f"--resume: {resume_path(args.out)} does not exist (no run to continue)")
         trainer.resume(resume_path(args.out))
     log({"options": trainer.describe(), "source": str(args.source), "train_triples": len(data),
+         "stereo_term": data.stereo is not None,
          "val_frames": 0 if val is None else len(val), "threads": torch.get_num_threads(),
          "resumed_at": trainer.step_count})
     trainer.train(args.out)

@@ -1,5 +1,6 @@
 """What self-supervised depth trains beside the depth: the relative-pose network, a ResNet-18 on two stacked
-frames (monodepth2's PoseDecoder), and for sources without a calibration the clip's intrinsics.
+frames (monodepth2's PoseDecoder), and for sources without a calibration the intrinsics: EndoDAC's head on
+the pose features (one K per frame pair, `endodepth train`) or one learnt K per clip (`endodepth adapt`).
 
 Input: a source and the target frame, RGB in [0, 1], stacked to 6 channels (AF-SfMLearner's
 order [source, target], never inverted). Output: `src_T_tgt`, the (B, 4, 4) transform from the
@@ -21,10 +22,36 @@ POSE_SCALE = 0.01
 _MEAN, _STD = 0.45, 0.225
 
 
-class PoseNet(nn.Module):
-    """ResNet-18 (6 input channels, random init) + 1x1 squeeze, two 3x3 convs and a 1x1 to 6 numbers."""
+class IntrinsicsHead(nn.Module):
+    """EndoDAC's intrinsics head (`intrinsics_decoder.py`): from the pose decoder's last 256-channel feature
+    (before its ReLU), global-average-pooled, fx, fy = (softplus(1x1 conv) + 0.5) (W, H) and
+    cx, cy = (1x1 conv + 0.5) (W, H) for images of `size` (h, w): a valid K (positive focal lengths) per pair."""
 
-    def __init__(self, input_size: tuple[int, int] | None = (64, 80), scale: float = POSE_SCALE) -> None:
+    def __init__(self, size: tuple[int, int], width: int = 256) -> None:
+        super().__init__()
+        self.size = size
+        self.focal = nn.Conv2d(width, 2, 1)
+        self.centre = nn.Conv2d(width, 2, 1)
+
+    def forward(self, feature: torch.Tensor) -> torch.Tensor:
+        """(B, 3, 3) intrinsics from (B, 256, h, w) features."""
+        h, w = self.size
+        pooled = feature.mean((2, 3), keepdim=True)
+        scale = feature.new_tensor([w, h])
+        focal = (F.softplus(self.focal(pooled).flatten(1)) + 0.5) * scale
+        centre = (self.centre(pooled).flatten(1) + 0.5) * scale
+        K = torch.zeros(len(feature), 3, 3, dtype=feature.dtype, device=feature.device)
+        K[:, 0, 0], K[:, 1, 1] = focal[:, 0], focal[:, 1]
+        K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = centre[:, 0], centre[:, 1], 1
+        return K
+
+
+class PoseNet(nn.Module):
+    """ResNet-18 (6 input channels, random init) + 1x1 squeeze, two 3x3 convs and a 1x1 to 6 numbers;
+    with `intrinsics_size` (h, w) also EndoDAC's intrinsics head for images of that size."""
+
+    def __init__(self, input_size: tuple[int, int] | None = (64, 80), scale: float = POSE_SCALE,
+                 intrinsics_size: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.input_size = input_size
         self.scale = scale
@@ -33,21 +60,25 @@ class PoseNet(nn.Module):
         self.decoder = nn.Sequential(
             nn.Conv2d(width, 256, 1), nn.ReLU(inplace=True),
             nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(256, 6, 1),
+            nn.Conv2d(256, 256, 3, padding=1),
         )
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(256, 6, 1))
+        self.intrinsics = None if intrinsics_size is None else IntrinsicsHead(intrinsics_size)
 
-    def forward(self, source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Axis-angle (B, 3) and translation (B, 3) of `src_T_tgt`."""
+    def forward(self, source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Axis-angle (B, 3) and translation (B, 3) of `src_T_tgt`, and with the intrinsics head K (B, 3, 3)."""
         x = torch.cat([source, target], 1)
         if self.input_size is not None and tuple(x.shape[-2:]) != tuple(self.input_size):
             x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
-        out = self.decoder(self.encoder.forward_features((x - _MEAN) / _STD)).mean((2, 3)) * self.scale
-        return out[:, :3], out[:, 3:]
+        feature = self.decoder(self.encoder.forward_features((x - _MEAN) / _STD))
+        out = self.head(feature).mean((2, 3)) * self.scale
+        if self.intrinsics is None:
+            return out[:, :3], out[:, 3:]
+        return out[:, :3], out[:, 3:], self.intrinsics(feature)
 
     def transform(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """`src_T_tgt` (B, 4, 4) for a batch of source and target frames."""
-        return pose_matrix(*self(source, target))
+        return pose_matrix(*self(source, target)[:2])
 
 
 class LearnedIntrinsics(nn.Module):

@@ -6,18 +6,22 @@ Two conventions (`CONVENTIONS`), chosen explicitly because they differ in more t
 - `af-sfmlearner`: the mean of the occlusion-masked errors of the two source frames, pose x 0.001,
   smoothness 1e-4 (`endodac`: the same with smoothness 1e-3). Our occlusion mask is the set of
   target pixels that project inside the source image in front of its camera; AF-SfMLearner's
-  comes from splatting an optical flow, which this project does not train.
+  comes from splatting an optical flow, which this project does not train. AF-SfMLearner's appearance
+flow (`train.appearance_flow`) is an option of the occlusion-masked conventions.
 Each scale's disparity is upsampled to the full resolution before warping (monodepth2's default),
 depth comes from `disp_to_depth(min, max)`, and smoothness at scale s is divided by 2**s.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from endodepth.train.appearance_flow import CONSTRAINT, brightness_smoothness, calibrated_target, constraint
+from endodepth.train.appearance_flow import SMOOTHNESS as AF_SMOOTHNESS
 from endodepth.train.photometric import min_reprojection, photometric_error, smoothness
 
 
@@ -73,11 +77,32 @@ def warp_with_mask(
 
 
 def masked_mean_reprojection(
-    warped: list[torch.Tensor], masks: list[torch.Tensor], target: torch.Tensor
+    warped: list[torch.Tensor], masks: list[torch.Tensor], targets: list[torch.Tensor]
 ) -> torch.Tensor:
-    """AF-SfMLearner's term: each source's photometric error averaged over its mask, then over the sources."""
-    terms = [(photometric_error(w, target) * m).sum() / m.sum().clamp_min(1.0) for w, m in zip(warped, masks)]
+    """AF-SfMLearner's term: each source's photometric error (against its own target) averaged over its mask,
+    then over the sources."""
+    terms = [(photometric_error(w, t) * m).sum() / m.sum().clamp_min(1.0) for w, m, t in zip(warped, masks, targets)]
     return torch.stack(terms).mean()
+
+
+def full_depths(disps: list[torch.Tensor], size: tuple[int, int],
+                depth_range: tuple[float, float]) -> list[torch.Tensor]:
+    """Each scale's sigmoid disparity upsampled (bilinear) to `size` (h, w) and read as depth by `disp_to_depth`."""
+    return [disp_to_depth(F.interpolate(d, size=size, mode="bilinear", align_corners=False), *depth_range)[1]
+            for d in disps]
+
+
+def _appearance_terms(flows: list[torch.Tensor], target: torch.Tensor, registered: list[torch.Tensor],
+                      warped: list[torch.Tensor], masks: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor,
+                                                                                      torch.Tensor]:
+    """One scale's calibrated targets (one per source), and the constraint and smoothness terms averaged over the
+    sources; `flows[i]` is source i's residual at this scale, `registered`/`masks` are scale 0's."""
+    size = target.shape[-2:]
+    flows = [F.interpolate(f, size=size, mode="bilinear", align_corners=False) for f in flows]
+    targets = [calibrated_target(target, f, m) for f, m in zip(flows, masks)]
+    tied = torch.stack([constraint(t, r, m) for t, r, m in zip(targets, registered, masks)]).mean()
+    smooth = torch.stack([brightness_smoothness(f, target, w, m) for f, w, m in zip(flows, warped, masks)]).mean()
+    return targets, tied, smooth
 
 
 def photometric_objective(
@@ -88,18 +113,23 @@ def photometric_objective(
     K: torch.Tensor,
     convention: Convention,
     depth_range: tuple[float, float] = SCARED_DEPTH_MM,
+    appearance: Callable[[torch.Tensor, torch.Tensor], list[torch.Tensor]] | None = None,
 ) -> dict[str, torch.Tensor]:
     """The multi-scale loss: `disps[s]` (B, 1, h_s, w_s) sigmoid disparity at scale s, images (B, 3, H, W) in [0, 1].
 
     `poses[i]` is `src_T_tgt` of `sources[i]` in the depth's unit; `K` is for the full resolution.
     Returns the photometric and smoothness terms averaged over the scales and, detached, the
-    fraction of pixels that count (auto-mask or occlusion mask).
+    fraction of pixels that count (auto-mask or occlusion mask). With `appearance` (an
+    `AppearanceFlowNet`; occlusion-masked conventions only) each source's error is taken against the
+    target calibrated by the appearance flow of [its scale-0 warp, detached; the target], and the
+    flow's constraint and smoothness terms (AF-SfMLearner's weights 0.01, 0.01) are returned too.
     """
+    if appearance is not None and convention.min_reprojection:
+        raise ValueError(f"appearance flow needs an occlusion-masked convention, not {convention.name}")
     size = target.shape[-2:]
-    photo, smooth, kept = [], [], []
-    for s, disp in enumerate(disps):
-        full = F.interpolate(disp, size=size, mode="bilinear", align_corners=False)
-        _, depth = disp_to_depth(full, *depth_range)
+    photo, smooth, kept, af_constraint, af_smooth = [], [], [], [], []
+    registered = masks0 = flows = None
+    for s, (disp, depth) in enumerate(zip(disps, full_depths(disps, size, depth_range))):
         pairs = [warp_with_mask(src, depth, T, K) for src, T in zip(sources, poses)]
         warped, masks = [p[0] for p in pairs], [p[1] for p in pairs]
         if convention.min_reprojection:
@@ -107,15 +137,27 @@ def photometric_objective(
             photo.append(loss.mean())
             kept.append(mask.float().mean())
         else:
-            photo.append(masked_mean_reprojection(warped, masks, target))
+            targets = [target] * len(warped)
+            if appearance is not None:
+                if s == 0:
+                    registered, masks0 = [w.detach() for w in warped], masks
+                    flows = [appearance(r, target) for r in registered]
+                targets, c, sm = _appearance_terms([f[s] for f in flows], target, registered, warped, masks0)
+                af_constraint.append(c)
+                af_smooth.append(sm)
+            photo.append(masked_mean_reprojection(warped, masks, targets))
             kept.append(torch.stack(masks).mean())
         colour = F.interpolate(target, size=disp.shape[-2:], mode="area") if disp.shape[-2:] != size else target
         smooth.append(smoothness(disp, colour) / 2**s)
-    return {
+    terms = {
         "photometric": torch.stack(photo).mean(),
         "smoothness": convention.smoothness * torch.stack(smooth).mean(),
         "kept": torch.stack(kept).mean().detach(),
     }
+    if appearance is not None:
+        terms["appearance_constraint"] = CONSTRAINT * torch.stack(af_constraint).mean()
+        terms["appearance_smoothness"] = AF_SMOOTHNESS * torch.stack(af_smooth).mean()
+    return terms
 
 
 def disparity_pyramid(disp: torch.Tensor, scales: int = 4) -> list[torch.Tensor]:

@@ -1,17 +1,19 @@
-"""The left-right photometric term of objective stereo: the calibrated pair at the loss size, and the
-student's relative depth taken to millimetres by the stereo teacher's labels before warping."""
+"""The left-right photometric term: the calibrated pair at the loss size, and the student's relative depth taken to
+millimetres before warping, by the stereo teacher's labels (`endodepth adapt`) or by a learnt scale that the known
+baseline fixes (`endodepth train --objective self-supervised`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
+from torch import nn
 
 from endodepth.frame import Frame, StereoCalibration
-from endodepth.train.photometric import stereo_photometric_loss
+from endodepth.train.photometric import stereo_photometric_loss, stereo_warp
 
 WEIGHT = 1.0  # default weight of the photometric term beside the pseudo-label terms (both about 0.05-0.3 at first)
 
@@ -57,9 +59,45 @@ class StereoViews:
              picks: Sequence[int]) -> torch.Tensor:
         """`weight` x the photometric error of the picked frames' right views warped into the left by the
         student's depth (B, 1, h, w), scaled to mm by the labels."""
-        views = torch.from_numpy(self.pairs[list(picks)]).to(depth.device).permute(0, 1, 4, 2, 3).float() / 255.0
+        return self.weight * self.photometric(depth * metric_scale(depth, label, weight), picks)
+
+    def photometric(self, depth_mm: torch.Tensor, picks: Sequence[int]) -> torch.Tensor:
+        """The photometric error of the picked frames' right views warped into the left by `depth_mm` (B, 1, h, w):
+        the known baseline makes it depend on the depth's metric scale."""
+        views = torch.from_numpy(self.pairs[list(picks)]).to(depth_mm.device).permute(0, 1, 4, 2, 3).float() / 255.0
         b = len(views)
-        Ks = [k.to(depth.device).expand(b, 3, 3) for k in (self.K_left, self.K_right)]
-        pose = self.right_T_left.to(depth.device).expand(b, 4, 4)
-        depth_mm = depth * metric_scale(depth, label, weight)
-        return self.weight * stereo_photometric_loss(depth_mm, views[:, 0], views[:, 1], *Ks, pose)
+        Ks = [k.to(depth_mm.device).expand(b, 3, 3) for k in (self.K_left, self.K_right)]
+        pose = self.right_T_left.to(depth_mm.device).expand(b, 4, 4)
+        return stereo_photometric_loss(depth_mm, views[:, 0], views[:, 1], *Ks, pose)
+
+    def coverage(self, depth_mm: torch.Tensor, picks: Sequence[int]) -> torch.Tensor:
+        """The fraction of left pixels that `depth_mm` (B, 1, h, w) puts inside the right view."""
+        b = len(depth_mm)
+        right = torch.zeros_like(depth_mm)
+        Ks = [k.to(depth_mm.device).expand(b, 3, 3) for k in (self.K_left, self.K_right)]
+        pose = self.right_T_left.to(depth_mm.device).expand(b, 4, 4)
+        return stereo_warp(right, depth_mm, *Ks, pose)[1].float().mean()
+
+
+class DepthScale(nn.Module):
+    """Millimetres per unit of the network's depth, learnt (as a log) beside the network: on stereo sources
+    the left-right term gives it a gradient, so a relative network's output becomes metric."""
+
+    def __init__(self, mm_per_unit: float = 1.0) -> None:
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(float(np.log(mm_per_unit))))
+
+    def forward(self) -> torch.Tensor:
+        """The current scale (a 0-d tensor)."""
+        return self.log_scale.exp()
+
+
+def best_scale(loss: Callable[[float], tuple[torch.Tensor, torch.Tensor]], scales: np.ndarray,
+               min_coverage: float = 0.5) -> float:
+    """The scale of `scales` with the lowest left-right loss among those whose warped points cover at least
+    `min_coverage` of the right view: where the learnt scale starts, since the term has no gradient while the
+    points fall outside (depth far off the metric one). `loss(s)` gives (loss, coverage)."""
+    with torch.no_grad():
+        results = [tuple(float(v) for v in loss(float(s))) for s in scales]
+    losses = [value if covered >= min_coverage else np.inf for value, covered in results]
+    return float(scales[int(np.argmin(losses))])

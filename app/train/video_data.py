@@ -19,16 +19,19 @@ import torch
 from endodepth.errors import InputError
 from endodepth.frame import Frame
 from endodepth.io.source import Source
+from endodepth.train.stereo_term import StereoViews, small_pair
 
 
 @dataclass
 class FrameTriples:
-    """Frames (N, h, w, 3) uint8, K (N, 3, 3), ground truth (N, h, w) mm or None, triples (T, 3) of positions."""
+    """Frames (N, h, w, 3) uint8, K (N, 3, 3), ground truth (N, h, w) mm or None, triples (T, 3) of positions;
+    for stereo sources the left and right views of the same N frames with the pair's geometry at this size."""
 
     rgb: np.ndarray
     K: np.ndarray
     depth: np.ndarray | None
     triples: np.ndarray
+    stereo: StereoViews | None = None
 
     def __len__(self) -> int:
         return len(self.triples)
@@ -58,8 +61,9 @@ def _locate(source: Source) -> Callable[[int], tuple[Source, int]]:
 
 
 def load_triples(source: Source, size: tuple[int, int], frame_step: int = 1, max_triples: int = 2000,
-                 with_depth: bool = False) -> FrameTriples:
-    """Triples around up to `max_triples` evenly spread centre frames of `source` (neighbours in the same part)."""
+                 with_depth: bool = False, stereo: bool = False) -> FrameTriples:
+    """Triples around up to `max_triples` evenly spread centre frames of `source` (neighbours in the same part);
+    with `stereo`, also the right views and calibration when every frame read has them."""
     locate, k = _locate(source), frame_step
     centres = []
     for i in range(len(source)):
@@ -70,21 +74,27 @@ def load_triples(source: Source, size: tuple[int, int], frame_step: int = 1, max
         raise InputError(source.path, f"has no frame with neighbours {k} frames before and after in the same clip")
     picks = np.linspace(0, len(centres) - 1, min(len(centres), max_triples)).round().astype(int)
     slots: dict[tuple[int, int], int] = {}
-    rgb, Ks, depth, triples = [], [], [], []
+    rgb, Ks, depth, triples, pairs, first = [], [], [], [], [], None
     for part, j in (centres[p] for p in picks):
         row = []
         for d in (-k, 0, k):
             key = (id(part), j + d)
             if key not in slots:
-                im, K, gt = shrink(part[j + d], size)
+                frame = part[j + d]
+                im, K, gt = shrink(frame, size)
                 slots[key] = len(rgb)
                 rgb.append(im)
                 Ks.append(K)
                 depth.append(gt if gt is not None else np.full(size, np.nan, np.float32))
+                stereo = stereo and frame.is_stereo
+                first = first or frame
+                if stereo:
+                    pairs.append(small_pair(frame, size))
             row.append(slots[key])
         triples.append(row)
     gt = np.stack(depth) if with_depth else None
-    return FrameTriples(np.stack(rgb), np.stack(Ks), gt, np.asarray(triples))
+    views = StereoViews.build(pairs, first.stereo, first.size) if stereo else None
+    return FrameTriples(np.stack(rgb), np.stack(Ks), gt, np.asarray(triples), views)
 
 
 def _grey(x: torch.Tensor) -> torch.Tensor:
@@ -131,10 +141,11 @@ def flip_batch(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
 
 
 def augment_triples(frames: torch.Tensor, K: torch.Tensor, rng: np.random.Generator,
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(network input, loss images, K): frames (B, F, 3, H, W) in [0, 1] flipped with p = 0.5, then jittered."""
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(network input, loss images, K, which samples were flipped): frames (B, F, 3, H, W) in [0, 1] flipped
+    with p = 0.5, then jittered."""
     flip = flips(len(frames), rng)
     frames = flip_batch(frames, flip)
     K = K.clone()
     K[flip, 0, 2] = (frames.shape[-1] - 1) - K[flip, 0, 2]
-    return colour_jitter(frames, rng), frames, K
+    return colour_jitter(frames, rng), frames, K, flip

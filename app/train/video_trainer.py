@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from endodepth.io.atomic import atomic_write
 from endodepth.kinds import RELATIVE_INVERSE
@@ -28,11 +29,13 @@ from endodepth.models.checkpoint import save_checkpoint
 from endodepth.models.registry import build, create, resolve_device
 from endodepth.train import distributed
 from endodepth.train.adapt import card_path
+from endodepth.train.appearance_flow import AppearanceFlowNet
 from endodepth.train.distill import distillation_loss
 from endodepth.train.photometric import pose_matrix
 from endodepth.train.pose_net import PoseNet
-from endodepth.train.selfsup import CONVENTIONS, SCARED_DEPTH_MM, disparity_pyramid, photometric_objective
+from endodepth.train.selfsup import CONVENTIONS, SCARED_DEPTH_MM, disparity_pyramid, full_depths, photometric_objective
 from endodepth.train.stages import adapted_name, adapter_options, stage2_optimizer, subspace_counts
+from endodepth.train.stereo_term import DepthScale, best_scale
 from endodepth.train.trainer import lr_factor, validate
 from endodepth.train.video_data import FrameTriples, augment_triples, colour_jitter, flip_batch, flips
 
@@ -55,6 +58,9 @@ class VideoOptions:
     update_proj_gap: int = 200
     galore_scale: float = 0.25
     convention: str = "monodepth2"
+    appearance_flow: bool = False  # AF-SfMLearner's brightness calibration (occlusion-masked conventions)
+    learn_intrinsics: bool = False  # EndoDAC's intrinsics head instead of the source's K
+    stereo_weight: float = 1.0  # the left-right photometric term on stereo sources (0: off)
     depth_range: tuple[float, float] = SCARED_DEPTH_MM
     scales: int = 4
     model_options: dict = field(default_factory=dict)
@@ -69,13 +75,14 @@ class VideoOptions:
     device: str = "auto"
 
 
-def output_disparity(out: torch.Tensor, kind: str, depth_range: tuple[float, float]) -> torch.Tensor:
+def output_disparity(out: torch.Tensor, kind: str, depth_range: tuple[float, float],
+                     mm_per_unit: torch.Tensor | float = 1.0) -> torch.Tensor:
     """The network's map read as monodepth2's sigmoid disparity: inverse depth mapped onto [1/max, 1/min], clamped.
 
-    Then `disp_to_depth` gives back 1 / inverse depth inside the range, the depth `predict` reports
-    (up to the median scaling of evaluation).
+    Then `disp_to_depth` gives back 1 / inverse depth inside the range: the depth `predict` reports
+    (up to the median scaling of evaluation) times `mm_per_unit`.
     """
-    inv = out if kind == RELATIVE_INVERSE else 1.0 / out.clamp_min(1e-6)
+    inv = (out if kind == RELATIVE_INVERSE else 1.0 / out.clamp_min(1e-6)) / mm_per_unit
     lo, hi = 1.0 / depth_range[1], 1.0 / depth_range[0]
     return ((inv - lo) / (hi - lo)).clamp(0.0, 1.0)
 
@@ -111,12 +118,18 @@ class VideoTrainer:
         else:
             self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=options.lr)
         self.net = distributed.wrap(self.model, self.world)
-        self.pose_net = self.pose = None
+        self.nets = nn.ModuleDict()  # what trains beside the depth: pose (+ intrinsics head), appearance flow
         self.optimizers = [self.optimizer]
         if options.objective == SELF_SUPERVISED:
-            self.pose_net = PoseNet(scale=self.convention.pose_scale).to(self.world.device)
-            self.pose = distributed.wrap(self.pose_net, self.world)
-            self.optimizers.append(torch.optim.AdamW(self.pose_net.parameters(), lr=options.pose_lr))
+            size = tuple(train_set.rgb.shape[1:3]) if options.learn_intrinsics else None
+            self.nets["pose"] = PoseNet(scale=self.convention.pose_scale, intrinsics_size=size)
+            if options.appearance_flow:
+                self.nets["appearance"] = AppearanceFlowNet()
+            if train_set.stereo is not None and options.stereo_weight > 0:
+                self.nets["scale"] = DepthScale(self._initial_scale())
+            self.nets.to(self.world.device)
+            self.optimizers.append(torch.optim.AdamW(self.nets.parameters(), lr=options.pose_lr))
+        self.wrapped = {k: distributed.wrap(v, self.world) for k, v in self.nets.items()}
         self.rng = np.random.default_rng([options.seed, self.world.rank])  # augmentation differs per rank
         self.step_count = 0
         self.best = float("inf")
@@ -141,13 +154,51 @@ class VideoTrainer:
         frames, K = self._frames(picks)
         if self.opt.objective == DISTILL:
             return self._distill_losses(picks, frames[:, 1])
-        inp, img, K = augment_triples(frames, K, self.rng)
+        inp, img, K, flip = augment_triples(frames, K, self.rng)
         out = self._forward(inp[:, 1])
-        disp = output_disparity(out, self.model.kind, self.opt.depth_range)
-        poses = [pose_matrix(*self.pose(inp[:, f], inp[:, 1])) for f in (0, 2)]
-        terms = photometric_objective(disparity_pyramid(disp, self.opt.scales), img[:, 1], [img[:, 0], img[:, 2]],
-                                      poses, K, self.convention, self.opt.depth_range)
-        return {"photometric": terms["photometric"], "smoothness": terms["smoothness"], "_kept": terms["kept"]}
+        scale = self.wrapped["scale"]() if "scale" in self.wrapped else 1.0
+        disps = disparity_pyramid(output_disparity(out, self.model.kind, self.opt.depth_range, scale), self.opt.scales)
+        pairs = [self.wrapped["pose"](inp[:, f], inp[:, 1]) for f in (0, 2)]
+        poses = [pose_matrix(*p[:2]) for p in pairs]
+        diagnostics = {}
+        if self.opt.learn_intrinsics:  # EndoDAC: K per pair (here the mean of the two pairs' K)
+            K = (pairs[0][2] + pairs[1][2]) / 2
+            h, w = img.shape[-2:]
+            diagnostics = {f"_{k}": v for k, v in zip(("fx", "fy", "cx", "cy"), (
+                K[:, 0, 0] / w, K[:, 1, 1] / h, K[:, 0, 2] / w, K[:, 1, 2] / h))}
+            diagnostics = {k: v.mean().detach() for k, v in diagnostics.items()}
+        terms = photometric_objective(disps, img[:, 1], [img[:, 0], img[:, 2]], poses, K, self.convention,
+                                      self.opt.depth_range, self.wrapped.get("appearance"))
+        kept = terms.pop("kept")
+        if "scale" in self.wrapped:
+            terms["stereo_photometric"] = self.opt.stereo_weight * self._stereo_term(disps, flip, picks)
+            diagnostics["_mm_per_unit"] = scale.detach()
+        return {**terms, "_kept": kept, **diagnostics}
+
+    def _initial_scale(self) -> float:
+        """Where the learnt mm-per-unit starts: the best of a log grid (0.01 to 10^4) for the left-right term on up
+        to 8 training frames, un-augmented."""
+        picks = list(range(min(8, len(self.train_set))))
+        centres = self.train_set.triples[picks, 1]
+        frames, _ = self._frames(picks)
+        with torch.no_grad():
+            out = self._forward(frames[:, 1])
+
+        def loss(mm_per_unit: float) -> tuple[torch.Tensor, torch.Tensor]:
+            disp = output_disparity(out, self.model.kind, self.opt.depth_range, mm_per_unit)
+            depth = full_depths([disp], self.train_set.rgb.shape[1:3], self.opt.depth_range)[0]
+            return self.train_set.stereo.photometric(depth, centres), self.train_set.stereo.coverage(depth, centres)
+
+        return best_scale(loss, np.geomspace(1e-2, 1e4, 61))
+
+    def _stereo_term(self, disps: list[torch.Tensor], flip: torch.Tensor, picks: list[int]) -> torch.Tensor:
+        """The left-right photometric error of the centre frames, each scale's depth (mm) un-flipped onto the
+        stored views, averaged over the scales."""
+        size = self.train_set.rgb.shape[1:3]
+        centres = self.train_set.triples[picks, 1]
+        views = self.train_set.stereo
+        return torch.stack([views.photometric(flip_batch(d, flip.to(d.device)), centres)
+                            for d in full_depths(disps, size, self.opt.depth_range)]).mean()
 
     def _distill_losses(self, picks: list[int], images: torch.Tensor) -> dict[str, torch.Tensor]:
         centres = torch.as_tensor(self.train_set.triples[picks, 1])
@@ -180,8 +231,8 @@ class VideoTrainer:
         counts = {"model": self.model.num_parameters(trainable_only=True)}
         if self.opt.adapters or self.opt.stage == 2:
             counts["subspaces"] = subspace_counts(self.model, self.opt.stage)
-        if self.pose_net is not None:
-            counts["pose_network"] = sum(p.numel() for p in self.pose_net.parameters())
+        for name, net in self.nets.items():
+            counts[f"{name}_network"] = sum(p.numel() for p in net.parameters())
         return counts
 
     def describe(self) -> dict:
@@ -199,7 +250,7 @@ class VideoTrainer:
     def resume_state(self) -> dict:
         """Everything `resume` needs to continue exactly."""
         return {"step": self.step_count, "best": self.best, "model": self.model.state_dict(),
-                "pose": None if self.pose_net is None else self.pose_net.state_dict(),
+                "nets": self.nets.state_dict(),
                 "optimizers": [o.state_dict() for o in self.optimizers], "rng": self.rng.bit_generator.state,
                 "torch_rng": torch.get_rng_state()}
 
@@ -207,8 +258,7 @@ class VideoTrainer:
         """Continue from a resume file: weights, optimizer states, step, random states, batch order."""
         state = torch.load(path, map_location=self.world.device, weights_only=False)
         self.model.load_state_dict(state["model"])
-        if self.pose_net is not None:
-            self.pose_net.load_state_dict(state["pose"])
+        self.nets.load_state_dict(state["nets"])
         for optimizer, saved in zip(self.optimizers, state["optimizers"]):
             optimizer.load_state_dict(saved)
         self.rng.bit_generator.state = state["rng"]

@@ -4,7 +4,7 @@ focal length back to the true one (true depth and pose of an exact shift)."""
 import torch
 
 from endodepth.train.photometric import photometric_error, pose_matrix, warp
-from endodepth.train.pose_net import LearnedIntrinsics
+from endodepth.train.pose_net import LearnedIntrinsics, PoseNet
 
 H, W, F_TRUE = 48, 64, 60.0
 
@@ -41,3 +41,36 @@ def test_the_photometric_loss_pulls_a_wrong_focal_length_to_the_true_one():
     K = intrinsics().detach()
     assert abs(K[0, 0].item() - F_TRUE) < 0.06 * F_TRUE  # from 25% off to within 6%
     assert abs(K[0, 2].item() - (W - 1) / 2) < 2.0
+
+
+def test_the_intrinsics_head_gives_a_valid_k_that_gradients_reach():
+    net = PoseNet(input_size=None, intrinsics_size=(H, W))
+    source, target, _ = _shifted_pair()
+    *_, K = net(source, target)
+    assert K.shape == (1, 3, 3) and K[0, 0, 0] > 0 and K[0, 1, 1] > 0
+    torch.testing.assert_close(K[0, 2], torch.tensor([0.0, 0.0, 1.0]))
+    assert K[0, 0, 1] == 0 and K[0, 1, 0] == 0
+    K[:, :2, :].sum().backward()
+    assert net.intrinsics.focal.weight.grad.abs().sum() > 0 and net.intrinsics.centre.bias.grad.abs().sum() > 0
+    assert net.encoder.conv1.weight.grad.abs().sum() > 0  # through the pose features
+
+
+def test_the_photometric_loss_pulls_the_heads_focal_length_towards_the_true_one():
+    """Only the head trains here, so the pose features are computed once."""
+    source, target, T = _shifted_pair()
+    depth = torch.full((1, 1, H, W), 50.0)
+    interior = (slice(None), slice(None), slice(4, -4), slice(12, -12))
+    torch.manual_seed(0)
+    net = PoseNet(input_size=None, intrinsics_size=(H, W))
+    with torch.no_grad():
+        feature = net.decoder(net.encoder.forward_features((torch.cat([source, target], 1) - 0.45) / 0.225))
+    torch.testing.assert_close(net.intrinsics(feature), net(source, target)[2])
+    optimiser = torch.optim.Adam(net.intrinsics.parameters(), lr=0.02)
+    start = net.intrinsics(feature)[0, 0, 0].item()
+    for _ in range(60):
+        loss = photometric_error(warp(source, depth, T, net.intrinsics(feature)), target)[interior].mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    end = net.intrinsics(feature)[0, 0, 0].item()
+    assert abs(end - F_TRUE) < 0.5 * abs(start - F_TRUE)

@@ -47,11 +47,12 @@ def test_jitter_is_shared_by_the_frames_of_a_triple_and_flips_move_k():
     g = torch.Generator().manual_seed(0)
     frames = torch.rand(1, 1, 3, 8, 10, generator=g).repeat(16, 3, 1, 1, 1)
     K = torch.tensor([[10.0, 0, 2.0], [0, 10.0, 4.0], [0, 0, 1]]).repeat(16, 1, 1)
-    inp, img, K2 = augment_triples(frames, K, np.random.default_rng(3))
+    inp, img, K2, flip = augment_triples(frames, K, np.random.default_rng(3))
     assert torch.allclose(inp[:, 0], inp[:, 1], atol=1e-6) and torch.allclose(inp[:, 1], inp[:, 2], atol=1e-6)
     changed = (inp - img).abs().flatten(1).amax(1) > 1e-4
     assert 0 < changed.sum() < 16  # p = 0.5 per triple
     flipped = K2[:, 0, 2] == 7.0  # (10 - 1) - 2
+    assert torch.equal(flipped, flip)
     assert 0 < flipped.sum() < 16 and torch.allclose(img[flipped], frames[flipped].flip(-1))
     assert torch.equal(img[~flipped], frames[~flipped])  # the losses see un-jittered colours
 
@@ -72,6 +73,8 @@ def test_the_command_refuses_a_test_split_for_validation_and_missing_inputs(tmp_
     assert "needs --teacher" in capsys.readouterr().err
     assert main(["train", out, "--objective", "self-supervised", "--stage", "2"]) == 2
     assert "--stage 2 needs --weights" in capsys.readouterr().err
+    assert main(["train", out, "--objective", "self-supervised", "--appearance-flow"]) == 2
+    assert "--appearance-flow needs --convention af-sfmlearner or endodac" in capsys.readouterr().err
 
 
 def test_split_entries_give_triples_inside_their_keyframe(tmp_path):
@@ -83,3 +86,17 @@ def test_split_entries_give_triples_inside_their_keyframe(tmp_path):
     split.write_text("dataset1/keyframe1\t1\tl\ndataset1/keyframe1\t3\tl\ndataset1/keyframe1\t5\tl\n")
     data = load_triples(split_source(tmp_path, split), (16, 20))
     assert len(data) == 1 and data.triples.tolist() == [[0, 1, 2]]  # the first and last entry have no neighbours
+
+
+def test_a_stereo_keyframe_gives_both_views_and_the_pair_at_the_loss_size(tmp_path):
+    from endodepth.io.detect import open_source
+    from tests.io.io_fixtures import make_keyframe
+
+    kf = make_keyframe(tmp_path / "dataset_1" / "keyframe_1", n=4)
+    data = load_triples(open_source(tmp_path / "dataset_1" / "keyframe_1"), (16, 20), stereo=True)
+    assert data.stereo is not None and data.stereo.pairs.shape == (len(data.rgb), 2, 16, 20, 3)
+    assert np.array_equal(data.stereo.pairs[:, 0], data.rgb)
+    w = kf.left.shape[2]
+    np.testing.assert_allclose(data.stereo.K_left.numpy()[0, 0], kf.calib.K1[0, 0] * 20 / w, rtol=1e-5)
+    np.testing.assert_allclose(data.stereo.right_T_left.numpy()[:3, 3], kf.calib.T, rtol=1e-5)
+    assert load_triples(open_source(tmp_path / "dataset_1" / "keyframe_1"), (16, 20)).stereo is None
