@@ -13,6 +13,7 @@ from endodepth.models import create
 from endodepth.models.checkpoint import save_checkpoint
 from endodepth.models.llm_mde import SMALL
 from endodepth.models.llm_mde_prompt import depth_class, image_statistics, prompt_texts, tiny_tokenizer, tokenize
+from endodepth.models.registry import build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -85,11 +86,11 @@ def test_vision_weights_load_a_timm_checkpoint(tmp_path):
     vit = timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=7, **SMALL["vision"])
     path = tmp_path / "vit.pth"
     torch.save(vit.state_dict(), path)
-    model = create("llm-mde", vision_weights=str(path))
+    model = build("llm-mde", vision_weights=str(path))  # untrained, as training starts (create loads the bundle)
     assert torch.equal(model.vision.blocks[1].attn.qkv.qkv.weight, vit.blocks[1].attn.qkv.weight)
     torch.save({"blocks.0.attn.qkv.weight": torch.zeros(3)}, path)
     with pytest.raises(CheckpointError, match=r"vit\.pth.*missing keys"):
-        create("llm-mde", vision_weights=str(path))
+        build("llm-mde", vision_weights=str(path))
 
 
 def test_a_folder_without_a_language_model_is_refused(tmp_path):
