@@ -14,6 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from endodepth.models import available
 from endodepth.pipeline.source_models import offered
 from endodepth.pipeline.stats import RollingWindow
+from endodepth.qt import gui_gc
 from endodepth.qt import settings as prefs
 from endodepth.qt.adapt_dialog import stop_adapting
 from endodepth.qt.comparison_view import ComparisonView
@@ -63,6 +64,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.shown_window = RollingWindow(1.0)
         self._pending_seek = 0
         self.quiet = False  # scripted runs (--quit-after, tests): errors go to the status bar only
+        gui_gc.hold(self)  # before the worker thread exists: no collection on it from now on
 
         self.image_view = ImageDepthView()
         self.cloud_view = PointCloudView()
@@ -444,3 +446,4 @@ class MainWindow(QtWidgets.QMainWindow):
         # always ends, and a QThread destroyed while it runs crashes the interpreter (a scripted run
         # that failed while its model was still loading did)
         self.worker_thread.wait()
+        gui_gc.release(self)

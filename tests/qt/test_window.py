@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -180,3 +182,33 @@ def test_mc_dropout_samples_reach_the_models(window, qtbot, wait_frame, image_fo
     # these models have no dropout: no uncertainty, so the overlay stays unavailable
     assert window.last_update.result.results[CONSTANT].uncertainty is None
     assert not window.image_view.uncertainty_box.isEnabled()
+
+
+def test_garbage_is_collected_on_the_gui_thread_while_a_window_is_open(qtbot):
+    """A cycle holding a Qt object, collected on a worker thread, crashes Qt: while a window is open,
+    Python's automatic collection is off and a GUI-thread timer collects; closing gives it back."""
+    import gc
+
+    from endodepth.qt.main_window import MainWindow
+    from endodepth.qt.settings import settings
+
+    win = MainWindow(settings())
+    win.quiet = True
+    try:
+        assert not gc.isenabled()
+
+        class Cycle:
+            pass
+
+        cycle = Cycle()
+        cycle.me = cycle
+        threads = []
+        ref = weakref.ref(cycle, lambda _ref: threads.append(threading.current_thread()))
+        del cycle
+        alive = [Cycle() for _ in range(2 * gc.get_threshold()[0])]  # past the count the timer looks at
+        qtbot.waitUntil(lambda: ref() is None, timeout=5000)
+        assert threads == [threading.main_thread()] and alive
+    finally:
+        win.shutdown()
+        win.shutdown()  # closing twice (shutdown, then closeEvent) gives collection back once
+    assert gc.isenabled()
