@@ -62,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "model's head domains, else random_settings' scenes)")
     p.add_argument("--domain-weight", type=float, default=_DEFAULTS.domain_weight,
                    help="weight of the router's domain cross-entropy (routed metric models)")
+    p.add_argument("--variance-focus", type=float, default=_DEFAULTS.variance_focus,
+                   help="SILog's lambda: 1 ignores the scale; a metric model learns it from 1 - lambda of the "
+                        f"squared mean log error (default {_DEFAULTS.variance_focus}, ZoeDepth's 0.15 share)")
     p.add_argument("--val-sequences", type=int, default=8, help="last scenes held back for validation")
     p.add_argument("--steps", type=int, help=f"optimisation steps (default {_DEFAULTS.steps}; video {_VIDEO.steps})")
     p.add_argument("--batch-size", type=int,
@@ -113,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, init_weights=None if args.weights is None else str(args.weights), steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         gradient_weight=args.gradient_weight, ssi_weight=args.ssi_weight, augment=args.augment,
         selectivity_layers=tuple(args.selectivity_layers),
-        selectivity_weight=args.selectivity_weight, domain_weight=args.domain_weight, val_every=args.val_every,
+        selectivity_weight=args.selectivity_weight, domain_weight=args.domain_weight, variance_focus=args.variance_focus,
+        val_every=args.val_every,
         device=args.device,
     )
     log_path = args.out.with_name(args.out.name + ".log.jsonl")
