@@ -7,7 +7,8 @@ from endodepth.models.registry import available, create, register, spec
 
 # Each family registers its names on import.
 _FAMILIES: tuple[str, ...] = (
-    "depth_anything", "adapters", "endodac", "baselines", "meter", "depth_anything_metric", "meter_metric", "default", "stereo", "adapted",
+    "depth_anything", "adapters", "endodac", "baselines", "meter", "depth_anything_metric", "meter_metric", "default",
+    "stereo", "adapted",
 )
 for _family in _FAMILIES:
     import_module(f"endodepth.models.{_family}")

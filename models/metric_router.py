@@ -10,6 +10,7 @@ on the logits trains the router.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,7 +45,8 @@ def as_domains(domains: Sequence) -> tuple[Domain, ...]:
 def sinusoidal_positions(length: int, dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """1-D positional encoding (length, dim): sin of position x 10000^(-2i/dim), then cos (ZoeDepth's order)."""
     position = torch.arange(length, device=device, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-torch.log(torch.tensor(1e4)) / dim))
+    index = torch.arange(0, dim, 2, device=device, dtype=torch.float32)
+    freq = torch.exp(index * (-math.log(1e4) / dim))
     angles = position * freq
     return torch.cat((angles.sin(), angles.cos()), 1).to(dtype)
 

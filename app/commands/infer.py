@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         if out.exists() and not out.is_dir():
             raise InputError(out, "exists and is not a folder (--out names the output folder)")
         out.mkdir(parents=True, exist_ok=True)
-        written, skipped = [], 0
+        written, skipped, heads = [], 0, Counter()
         for i in tqdm(range(len(source)), unit="frame", disable=len(source) == 1):
             try:
                 frame = source.frame(i)
@@ -113,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
             target = out / frame_stem(source, i, frame)
             target.parent.mkdir(parents=True, exist_ok=True)
             result = model.predict_frame(frame)
+            if result.route is not None:
+                heads[result.route.head] += 1
             written.append(write_result(target, result.output, result.kind, frame.K, args.format))
         if args.video:
             from endodepth.pipeline.view_export import RangeExport, export_range
@@ -120,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
             job = RangeExport(out, path.stem, 0, len(source) - 1, depth_format="none", video=args.video)
             print(f"{model.name}: wrote the video {export_range(source, model, job)[-1]}")
     print(f"{model.name}: wrote {len(written)} {args.format} file(s) of {model.kind} to {out}")
+    if heads:
+        print(f"{model.name}: metric head chosen per frame: "
+              + ", ".join(f"{head} {count}" for head, count in heads.most_common()))
     if skipped:
         print(f"endodepth infer: {skipped} of {len(source)} frame(s) could not be read and were skipped",
               file=sys.stderr)

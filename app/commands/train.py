@@ -113,12 +113,11 @@ def run(args: argparse.Namespace) -> int:
     folder = args.data
     train_idx, val_idx = split_by_sequence(recipe.sequences * recipe.frames, recipe.frames, args.val_sequences)
     options = TrainOptions(
-        model=args.model, init_weights=None if args.weights is None else str(args.weights), steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        gradient_weight=args.gradient_weight, ssi_weight=args.ssi_weight, augment=args.augment,
-        selectivity_layers=tuple(args.selectivity_layers),
-        selectivity_weight=args.selectivity_weight, domain_weight=args.domain_weight, variance_focus=args.variance_focus,
-        val_every=args.val_every,
-        device=args.device,
+        model=args.model, init_weights=None if args.weights is None else str(args.weights), steps=args.steps,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, gradient_weight=args.gradient_weight,
+        ssi_weight=args.ssi_weight, augment=args.augment, selectivity_layers=tuple(args.selectivity_layers),
+        selectivity_weight=args.selectivity_weight, domain_weight=args.domain_weight,
+        variance_focus=args.variance_focus, val_every=args.val_every, device=args.device,
     )
     log_path = args.out.with_name(args.out.name + ".log.jsonl")
     if world.main:

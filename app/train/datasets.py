@@ -123,8 +123,10 @@ class FrameSet:
         self.indices = np.arange(len(self.rgb)) if indices is None else np.asarray(indices)
         meta = json.loads((folder / META).read_text()) if (folder / META).is_file() else {}
         sequences = meta.get("sequences", [])
-        per_frame = len(self.rgb) // max(1, len(sequences))
-        self.frame_domains = [sequences[i // per_frame].get("domain") for i in range(len(self.rgb))] if sequences else []
+        self.frame_domains: list[str | None] = []  # per stored frame, from its sequence's settings
+        if sequences:
+            per_frame = len(self.rgb) // len(sequences)
+            self.frame_domains = [sequences[i // per_frame].get("domain") for i in range(len(self.rgb))]
 
     def __len__(self) -> int:
         return len(self.indices)
