@@ -183,7 +183,7 @@ class ComparisonView(QtWidgets.QWidget):
 
     def _title(self, i: int, text: str) -> None:
         """Set a panel title, shortened so that it does not widen its column."""
-        text = text if len(text) <= 26 else text[:25] + "\u2026"
+        text = text if len(text) <= 36 else text[:35] + "\u2026"
         if self.titles[i].text != text:
             self.titles[i].setText(text)
 
