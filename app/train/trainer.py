@@ -183,7 +183,8 @@ class Trainer:
         self.model.train()
         picks = self.rng.choice(len(self.train_set), self.opt.batch_size, replace=False)
         rgb, depth = augment(*self.train_set.batch(picks), self.rng, self.opt.augment)
-        terms = self.losses(rgb, depth, self.train_set.domains_of(picks))
+        domains_of = getattr(self.train_set, "domains_of", None)  # sets without domain labels have none
+        terms = self.losses(rgb, depth, None if domains_of is None else domains_of(picks))
         loss = sum(terms.values())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
