@@ -7,8 +7,8 @@ from endodepth.models.registry import available, create, register, spec
 
 # Each family registers its names on import.
 _FAMILIES: tuple[str, ...] = (
-    "depth_anything", "adapters", "endodac", "baselines", "meter", "metric_bins", "default", "stereo", "adapted",
-    "llm_mde",
+    "depth_anything", "adapters", "endodac", "baselines", "meter", "depth_anything_metric", "meter_metric", "default",
+    "stereo", "adapted", "llm_mde",
 )
 for _family in _FAMILIES:
     import_module(f"endodepth.models.{_family}")

@@ -15,6 +15,14 @@ from torch import nn
 from endodepth.kinds import RELATIVE
 
 
+@dataclass(frozen=True)
+class Route:
+    """Which of a model's metric heads answered an image, and the router's probability of each head."""
+
+    head: str
+    probabilities: dict[str, float]
+
+
 @dataclass
 class DepthResult:
     """A network's answer for one frame, at that frame's resolution (or the network's, when asked).
@@ -24,6 +32,7 @@ class DepthResult:
     depth with `analysis.depth.as_depth`. `uncertainty` is a per-pixel standard deviation in the same unit.
     `features` maps layer names to (C, h, w) float32 maps. `timings` holds milliseconds per stage.
     `confidence` in [0, 1] per pixel, when the model states one (stereo matching: 0 where no match).
+    `route`: the head a routed metric model chose for this frame and the router's probabilities.
     """
 
     output: np.ndarray
@@ -33,6 +42,7 @@ class DepthResult:
     timings: dict[str, float] = field(default_factory=dict)
     model: str = ""
     confidence: np.ndarray | None = None
+    route: Route | None = None
 
 
 class DepthEstimator(nn.Module):
@@ -91,6 +101,10 @@ class DepthEstimator(nn.Module):
         """Mean and standard deviation over `samples` passes; models with dropout override."""
         return self.forward(x), None
 
+    def routes(self, batch: int) -> list[Route | None]:
+        """Per image of the last forward pass's batch, the metric head a router chose (None: no router)."""
+        return [None] * batch
+
     def set_precision(self, half: bool) -> DepthEstimator:
         """Run in float16 on CUDA when `half` (ignored on CPU, where it is slower)."""
         self.use_half = bool(half)
@@ -135,6 +149,7 @@ class DepthEstimator(nn.Module):
             depth = out[:, 0].cpu().numpy()
             unc = None if std is None else std[:, 0].cpu().numpy()
             feats = {k: v.float().cpu().numpy() for k, v in captured.items()}
+            routes = self.routes(len(depth))
             t2 = time.perf_counter()
         finally:
             for h in hooks:
@@ -149,6 +164,7 @@ class DepthEstimator(nn.Module):
                 features={k: v[i] for k, v in feats.items()},
                 timings=dict(timings),
                 model=self.name,
+                route=routes[i],
             )
             for i in range(len(depth))
         ]

@@ -202,15 +202,19 @@ class Meter(DepthEstimator):
         self.head = nn.Conv2d(w // 8, 1, 3, padding=1, bias=False)
         self.to(memory_format=torch.channels_last)  # about 1.5x faster on CPU; weights keep this layout
 
-    def forward_raw(self, x: torch.Tensor) -> torch.Tensor:
-        """The last conv's output (B, 1, H/4, W/4) for an RGB batch in [0, 1]: log depth, or depth when linear."""
-        y0 = self.enc_0(x)
-        y1 = self.enc_1(y0)
+    def decoder_levels(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The bottleneck (H/32) and the decoder's outputs dec_1..dec_3 (H/16, H/8, H/4) for an RGB batch in [0, 1]."""
+        y1 = self.enc_1(self.enc_0(x))
         y2 = self.enc_2(y1)
         y3 = self.enc_3(y2)
         z = self.bottleneck(self.enc_4(y3))
-        z = self.dec_3(self.dec_2(self.dec_1(z, y3), y2), y1)
-        return self.head(z)
+        d1 = self.dec_1(z, y3)
+        d2 = self.dec_2(d1, y2)
+        return z, [d1, d2, self.dec_3(d2, y1)]
+
+    def forward_raw(self, x: torch.Tensor) -> torch.Tensor:
+        """The last conv's output (B, 1, H/4, W/4) for an RGB batch in [0, 1]: log depth, or depth when linear."""
+        return self.head(self.decoder_levels(x)[1][-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Positive relative depth (B, 1, H/4, W/4)."""

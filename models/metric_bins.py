@@ -1,4 +1,4 @@
-"""ZoeDepth's metric-bins head (Bhat et al. 2023, isl-org/ZoeDepth) and Depth Anything V2 with it.
+"""ZoeDepth's metric-bins head (Bhat et al. 2023, isl-org/ZoeDepth), the layers the networks put on their decoders.
 
 Seed bin centres are regressed from the decoder's bottleneck, moved by attractors at each
 decoder level, and the final depth is the expectation of the bin centres under a per-pixel
@@ -16,11 +16,6 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from endodepth.kinds import METRIC_MM
-from endodepth.models.depth_anything import DepthAnythingV2, da2_checkpoint_filter
-from endodepth.models.dinov2 import PATCH
-from endodepth.models.registry import register
 
 BIN_CENTERS_TYPES = ("softplus", "normed")
 
@@ -149,108 +144,103 @@ class ConditionalLogBinomial(nn.Module):
         return log_binomial_probs(q, (self.max_temp - self.min_temp) * t + self.min_temp, self.n_bins, self.eps)
 
 
-class MetricBinsHead(nn.Module):
-    """ZoeDepth's metric head on a decoder: seed bins, one attractor per level, log-binomial expectation."""
+class BinEmbeddings(nn.Module):
+    """The part of the metric head ZoeD-NK shares between its heads: the bottleneck's 1x1 conv (x_d0)
+    and the bin embeddings of the bottleneck and of every decoder level."""
+
+    def __init__(self, bottleneck_channels: int, level_channels: Sequence[int], embed_dim: int = 128,
+                 mlp_dim: int = 128) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(bottleneck_channels, bottleneck_channels, 1)
+        self.seed_projector = Projector(bottleneck_channels, embed_dim, mlp_dim)
+        self.projectors = nn.ModuleList(Projector(c, embed_dim, mlp_dim) for c in level_channels)
+
+    def forward(
+        self, bottleneck: torch.Tensor, levels: Sequence[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x_d0 and the embeddings [seed, level 1, ..., level L] (levels coarse to fine)."""
+        x = self.conv(bottleneck)
+        return x, [self.seed_projector(x)] + [p(level) for p, level in zip(self.projectors, levels)]
+
+
+class DomainBins(nn.Module):
+    """One depth range's own part of the head: seed bins, one attractor per level, the log-binomial."""
 
     def __init__(
-        self, bottleneck_channels: int, level_channels: Sequence[int], last_channels: int, n_bins: int = 64,
+        self, bottleneck_channels: int, levels: int, last_channels: int, n_bins: int = 64,
         min_depth: float = 1.0, max_depth: float = 150.0, bin_centers_type: str = "softplus",
         n_attractors: Sequence[int] = (16, 8, 4, 1), attractor_alpha: float = 1000.0, attractor_gamma: float = 2.0,
         attractor_kind: str = "mean", attractor_type: str = "inv", embed_dim: int = 128,
-        min_temp: float = 0.0212, max_temp: float = 50.0,
+        min_temp: float = 0.0212, max_temp: float = 50.0, bottleneck_factor: int = 2,
     ) -> None:
         super().__init__()
-        if len(level_channels) != len(n_attractors):
-            raise ValueError(f"{len(level_channels)} decoder levels but {len(n_attractors)} attractor counts")
+        if levels != len(n_attractors):
+            raise ValueError(f"{levels} decoder levels but {len(n_attractors)} attractor counts")
         if not 0 <= min_depth < max_depth:
             raise ValueError(f"need 0 <= min_depth < max_depth, got {min_depth}, {max_depth}")
         self.min_depth, self.max_depth = float(min_depth), float(max_depth)
-        self.conv = nn.Conv2d(bottleneck_channels, bottleneck_channels, 1)
         self.seed = SeedBinRegressor(bottleneck_channels, n_bins, kind=bin_centers_type)
-        self.seed_projector = Projector(bottleneck_channels, embed_dim)
-        self.projectors = nn.ModuleList(Projector(c, embed_dim) for c in level_channels)
         self.attractors = nn.ModuleList(
             AttractorLayer(embed_dim, n, alpha=attractor_alpha, gamma=attractor_gamma, kind=attractor_type,
                            agg=attractor_kind, normed=bin_centers_type == "normed")
             for n in n_attractors
         )
         self.distribution = ConditionalLogBinomial(
-            last_channels, embed_dim, n_bins, min_temp=min_temp, max_temp=max_temp
+            last_channels, embed_dim, n_bins, bottleneck_factor, min_temp=min_temp, max_temp=max_temp
         )
+
+    def bins(
+        self, x: torch.Tensor, embeddings: Sequence[torch.Tensor], last: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities and centres in mm, both (B, n_bins, H, W) at `last`'s resolution."""
+        centres = self.seed(x)
+        for attractor, previous, embedding in zip(self.attractors, embeddings[:-1], embeddings[1:]):
+            centres = attractor(embedding, previous, centres)
+        size = last.shape[-2:]
+        probs = self.distribution(last, _resize(embeddings[-1], size))
+        centres = torch.sort(_resize(centres, size), dim=1).values.clamp(0, 1)
+        return probs, self.min_depth + (self.max_depth - self.min_depth) * centres
+
+    def forward(self, x: torch.Tensor, embeddings: Sequence[torch.Tensor], last: torch.Tensor) -> torch.Tensor:
+        """Depth (B, 1, H, W) in mm: sum_k p_k c_k."""
+        probs, centres = self.bins(x, embeddings, last)
+        return (probs * centres).sum(1, keepdim=True)
+
+
+class MetricBinsHead(nn.Module):
+    """ZoeDepth's metric head on a decoder: seed bins, one attractor per level, log-binomial expectation."""
+
+    def __init__(
+        self, bottleneck_channels: int, level_channels: Sequence[int], last_channels: int,
+        embed_dim: int = 128, **bins_options,
+    ) -> None:
+        super().__init__()
+        self.embed = BinEmbeddings(bottleneck_channels, level_channels, embed_dim)
+        self.head = DomainBins(bottleneck_channels, len(level_channels), last_channels, embed_dim=embed_dim,
+                               **bins_options)
+        self.min_depth, self.max_depth = self.head.min_depth, self.head.max_depth
 
     def bins(
         self, bottleneck: torch.Tensor, levels: Sequence[torch.Tensor], last: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Probabilities and centres in mm, both (B, n_bins, H, W) at `last`'s resolution; levels coarse to fine."""
-        x = self.conv(bottleneck)
-        centres = self.seed(x)
-        embedding = self.seed_projector(x)
-        for projector, attractor, level in zip(self.projectors, self.attractors, levels):
-            previous, embedding = embedding, projector(level)
-            centres = attractor(embedding, previous, centres)
-        size = last.shape[-2:]
-        probs = self.distribution(last, _resize(embedding, size))
-        centres = torch.sort(_resize(centres, size), dim=1).values.clamp(0, 1)
-        return probs, self.min_depth + (self.max_depth - self.min_depth) * centres
+        return self.head.bins(*self.embed(bottleneck, levels), last)
 
     def forward(self, bottleneck: torch.Tensor, levels: Sequence[torch.Tensor], last: torch.Tensor) -> torch.Tensor:
         """Depth (B, 1, H, W) in mm: sum_k p_k c_k."""
-        probs, centres = self.bins(bottleneck, levels, last)
-        return (probs * centres).sum(1, keepdim=True)
+        return self.head(*self.embed(bottleneck, levels), last)
 
 
-class DepthAnythingMetricBins(DepthAnythingV2):
-    """Depth Anything V2 with ZoeDepth's metric-bins head on its DPT decoder (depth in mm).
-
-    The head reads the bottleneck (layer4_rn), path_4..path_1, and the 32-channel features
-    before the relative output plus that output (min-max normalised per image), as ZoeDepth
-    reads MiDaS. An official Depth Anything V2 checkpoint initialises everything but the head.
-    """
-
-    def __init__(
-        self, encoder: str = "vits", min_depth: float = 1.0, max_depth: float = 150.0, dropout: float = 0.1,
-        short_side: int = 518, **bins_options,
-    ) -> None:
-        super().__init__(encoder, metric=False, dropout=dropout, short_side=short_side)
-        self.kind = METRIC_MM
-        width = self.depth_head.scratch.layer4_rn.out_channels
-        last = self.depth_head.scratch.output_conv2[0].out_channels + 1
-        self.bins = MetricBinsHead(
-            width, (width,) * 4, last, min_depth=min_depth, max_depth=max_depth, **bins_options
-        )
-
-    def _metric(self, levels: dict[str, torch.Tensor], patch_h: int, patch_w: int) -> torch.Tensor:
-        head = self.depth_head
-        last = head.output_features(levels["path_1"], patch_h, patch_w)
-        rel = F.relu(head.scratch.output_conv2[2:](last))
-        lo = rel.amin((2, 3), keepdim=True)
-        rel = (rel - lo) / (rel.amax((2, 3), keepdim=True) - lo + 1e-6)
-        paths = [levels[f"path_{i}"] for i in (4, 3, 2, 1)]
-        return self.bins(levels["bottleneck"], paths, torch.cat((last, rel), 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        patch_h, patch_w = x.shape[-2] // PATCH, x.shape[-1] // PATCH
-        return self._metric(self.depth_head.forward_levels(self.features(x), patch_h, patch_w), patch_h, patch_w)
-
-    def _sampled_output(
-        self, levels: dict[str, torch.Tensor], patch_h: int, patch_w: int, samples: int
-    ) -> torch.Tensor:
-        """MC-dropout (`DepthAnythingV2.stochastic_forward`): the output stack and the bins head `samples` times."""
-        return self._metric({k: v.repeat_interleave(samples, dim=0) for k, v in levels.items()}, patch_h, patch_w)
+def normalised_per_image(rel: torch.Tensor) -> torch.Tensor:
+    """A (B, 1, H, W) relative map min-max normalised per image: the relative cue ZoeDepth feeds the last stage."""
+    lo = rel.amin((2, 3), keepdim=True)
+    return (rel - lo) / (rel.amax((2, 3), keepdim=True) - lo + 1e-6)
 
 
-def metric_bins_checkpoint_filter(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """Our checkpoints pass through; an official Depth Anything V2 one (no `bins.` keys) keeps the head's init."""
-    out = da2_checkpoint_filter(state_dict, model)
+def with_head_init(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """A checkpoint of the network without its metric head (no `bins.` keys: a relative model's) keeps the
+    head's initialisation, so relative weights start metric training as ZoeDepth starts from MiDaS."""
+    out = dict(state_dict)
     if not any(k.startswith("bins.") for k in out):
         out.update({k: v for k, v in model.state_dict().items() if k.startswith("bins.")})
     return out
-
-
-@register(
-    "depth-anything-v2-vits-metric-bins",
-    description="Depth Anything V2 Small + ZoeDepth metric bins (64 bins, 1-150 mm by default)",
-    checkpoint_filter=metric_bins_checkpoint_filter,
-)
-def _vits_metric_bins(**options) -> DepthAnythingMetricBins:
-    return DepthAnythingMetricBins("vits", **options)

@@ -60,6 +60,11 @@ class ModelSpec:
         return self.card.input_size
 
     @property
+    def trained(self) -> bool:
+        """Whether `create(name)` gives trained weights: its bundled file is there, or it has nothing to learn."""
+        return self.weights_path is not None or self.card.parameters == 0
+
+    @property
     def weights_path(self) -> Path | None:
         """The bundled weights file when the model ships with one and it is present."""
         if self.bundled_weights is None:

@@ -10,6 +10,7 @@ import argparse
 import itertools
 import sys
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -105,11 +106,13 @@ def run(args: argparse.Namespace) -> int:
         if out.exists() and not out.is_dir():
             raise InputError(out, "exists and is not a folder (--out names the output folder)")
         out.mkdir(parents=True, exist_ok=True)
-        written, skipped = [], 0
+        written, skipped, heads = [], 0, Counter()
 
         def write(position: int, frame: Frame, result: DepthResult) -> None:
             target = out / frame_stem(source, position, frame)
             target.parent.mkdir(parents=True, exist_ok=True)
+            if result.route is not None:
+                heads[result.route.head] += 1
             written.append(write_result(target, result.output, result.kind, frame.K, args.format))
 
         if args.video:  # one pass: the export runs the model and hands each answer to `write` too
@@ -130,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 write(i, frame, model.predict_frame(frame))
     print(f"{model.name}: wrote {len(written)} {args.format} file(s) of {model.kind} to {out}")
+    if heads:
+        print(f"{model.name}: metric head chosen per frame: "
+              + ", ".join(f"{head} {count}" for head, count in heads.most_common()))
     if skipped:
         print(f"endodepth infer: {skipped} of {len(source)} frame(s) could not be read and were skipped",
               file=sys.stderr)

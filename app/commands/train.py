@@ -18,7 +18,8 @@ import torch
 from endodepth.commands.options import add_device, size_type
 from endodepth.commands.train_video import OBJECTIVES, SUPERVISED, add_video_arguments, model_options, run_video
 from endodepth.errors import UsageError
-from endodepth.models.registry import resolve_device
+from endodepth.models.registry import resolve_device, spec
+from endodepth.synth.domains import DOMAINS
 from endodepth.synth.settings import GENERATOR_VERSIONS
 from endodepth.train import distributed
 from endodepth.train.augment import AUGMENTATIONS
@@ -56,6 +57,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generator-version", type=int, choices=GENERATOR_VERSIONS, default=_RECIPE.version,
                    help="random_settings version: 1 the original sampler, 2 with domain randomisation "
                         f"(instruments, light model, camera, texture scales; default {_RECIPE.version})")
+    p.add_argument("--domains", nargs="+", choices=DOMAINS, metavar="DOMAIN",
+                   help=f"render scenes of these domains in turn ({', '.join(DOMAINS)}; default: a routed "
+                        "model's head domains, else random_settings' scenes)")
+    p.add_argument("--domain-weight", type=float, default=_DEFAULTS.domain_weight,
+                   help="weight of the router's domain cross-entropy (routed metric models)")
+    p.add_argument("--variance-focus", type=float, default=_DEFAULTS.variance_focus,
+                   help="SILog's lambda: 1 ignores the scale; a metric model learns it from 1 - lambda of the "
+                        f"squared mean log error (default {_DEFAULTS.variance_focus}, ZoeDepth's 0.15 share)")
     p.add_argument("--val-sequences", type=int, default=8, help="last scenes held back for validation")
     p.add_argument("--steps", type=int, help=f"optimisation steps (default {_DEFAULTS.steps}; video {_VIDEO.steps})")
     p.add_argument("--batch-size", type=int,
@@ -92,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
     if args.resume or args.adapters or args.stage != 1:
         raise UsageError("--resume, --adapters and --stage go with --objective self-supervised or distill")
     width, height = args.render_size
+    domains = args.domains if args.domains is not None else [d[0] for d in spec(args.model).defaults.get("domains", [])]
     recipe = SynthRecipe(args.sequences, args.frames, width, height, args.first_seed, args.spread,
-                         args.generator_version)
+                         args.generator_version, tuple(domains))
     if not 0 <= args.val_sequences < args.sequences:
         raise UsageError(f"--val-sequences must be in [0, {args.sequences}), got {args.val_sequences}")
     world = distributed.join(resolve_device(args.device))
@@ -103,10 +113,11 @@ def run(args: argparse.Namespace) -> int:
     folder = args.data
     train_idx, val_idx = split_by_sequence(recipe.sequences * recipe.frames, recipe.frames, args.val_sequences)
     options = TrainOptions(
-        model=args.model, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        gradient_weight=args.gradient_weight, ssi_weight=args.ssi_weight, augment=args.augment,
-        selectivity_layers=tuple(args.selectivity_layers),
-        selectivity_weight=args.selectivity_weight, val_every=args.val_every, device=args.device,
+        model=args.model, init_weights=None if args.weights is None else str(args.weights), steps=args.steps,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, gradient_weight=args.gradient_weight,
+        ssi_weight=args.ssi_weight, augment=args.augment, selectivity_layers=tuple(args.selectivity_layers),
+        selectivity_weight=args.selectivity_weight, domain_weight=args.domain_weight,
+        variance_focus=args.variance_focus, val_every=args.val_every, device=args.device,
         model_options=model_options(args),
     )
     log_path = args.out.with_name(args.out.name + ".log.jsonl")

@@ -59,3 +59,30 @@ def comparison_reference(compared: Sequence[str], stereo_source: bool, ground_tr
         return None
     reference = next((m for m in compared if needs_stereo(m)), None)
     return reference or (STEREO_REFERENCE if stereo_source and not ground_truth else None)
+
+
+UNTRAINED = "untrained"
+
+
+def is_untrained(name: str) -> bool:
+    """A registered learned model that `create(name)` builds without trained weights (a checkpoint path: False)."""
+    if name not in available():
+        return False
+    try:
+        return not spec(name).trained
+    except Exception:  # a card that cannot be built: building the model then says why
+        return False
+
+
+def listed_name(name: str, shown: str | None = None) -> str:
+    """How a model list shows a model (`shown`: its display name): untrained ones say so."""
+    shown = shown or name
+    return f"{shown} ({UNTRAINED})" if is_untrained(name) else shown
+
+
+def untrained_note(name: str) -> str | None:
+    """The status line when an untrained model becomes the main model, or None for a trained one."""
+    if not is_untrained(name):
+        return None
+    return (f"{name} is untrained: no weights, its depth comes from random initial weights "
+            "(Model > Load checkpoint... opens trained ones)")

@@ -16,6 +16,7 @@ import numpy as np
 
 from endodepth.analysis.depth import median_scale
 from endodepth.kinds import finite_positive, is_metric, unit_of
+from endodepth.models.base import Route
 from endodepth.pipeline.processing import FrameResult
 from endodepth.vis.backproject import to_keyframe
 from endodepth.vis.camera import to_display
@@ -83,6 +84,15 @@ class DepthView:
     point_depth_rgba: np.ndarray | None = None
     display_points: np.ndarray | None = None
     keyframe_points: tuple[np.ndarray, np.ndarray] | None = None
+    route: Route | None = None
+
+    @property
+    def route_note(self) -> str:
+        """The head a routed metric model chose and the router's probabilities ("" without a router)."""
+        if self.route is None:
+            return ""
+        probs = sorted(self.route.probabilities.items(), key=lambda kv: -kv[1])
+        return f"metric head: {self.route.head}  (router " + ", ".join(f"{n} {p:.2f}" for n, p in probs) + ")"
 
     @property
     def K_note(self) -> str:
@@ -152,6 +162,7 @@ def depth_view(result: FrameResult, model: str, scale: float | None = None) -> D
         model=model, step=step, frame_size=frame.size, uncertainty_top=top,
         point_rgba=_rgba(point_colors), point_depth_rgba=_rgba(result.cloud_colors.get(model)),
         display_points=None if points is None else to_display(points), keyframe_points=keyframe,
+        route=res.route,
     )
 
 

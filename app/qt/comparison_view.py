@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtWidgets
 
 from endodepth.analysis.comparison import GT
 from endodepth.pipeline.live_comparison import ComparisonSnapshot, shown_name
+from endodepth.pipeline.source_models import listed_name
 from endodepth.qt.depth_display import DepthColorBar, show_rgb
 
 MAX_MODELS = 4
@@ -41,7 +42,11 @@ class ComparisonView(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.model_list = QtWidgets.QListWidget(self)
-        self.model_list.setMaximumWidth(170)
+        # long names (depth-anything-v2-vits-metric-bins-router (untrained)) wrap at their hyphens, never cut off
+        self.model_list.setMaximumWidth(210)
+        self.model_list.setWordWrap(True)
+        self.model_list.setTextElideMode(QtCore.Qt.TextElideMode.ElideNone)
+        self.model_list.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.model_list.setToolTip(f"Tick 2 to {MAX_MODELS} models to compare")
         self.metric_box = QtWidgets.QComboBox(self)
         self.metric_box.addItems(list(METRICS))
@@ -110,7 +115,7 @@ class ComparisonView(QtWidgets.QWidget):
         with QtCore.QSignalBlocker(self.model_list):
             self.model_list.clear()
             for name in names:
-                item = QtWidgets.QListWidgetItem(shown_name(name))
+                item = QtWidgets.QListWidgetItem(listed_name(name, shown_name(name)))
                 item.setData(QtCore.Qt.ItemDataRole.UserRole, name)
                 item.setToolTip(name)
                 item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
@@ -178,7 +183,7 @@ class ComparisonView(QtWidgets.QWidget):
 
     def _title(self, i: int, text: str) -> None:
         """Set a panel title, shortened so that it does not widen its column."""
-        text = text if len(text) <= 26 else text[:25] + "\u2026"
+        text = text if len(text) <= 36 else text[:35] + "\u2026"
         if self.titles[i].text != text:
             self.titles[i].setText(text)
 

@@ -121,6 +121,9 @@ class ImageDepthView(QtWidgets.QWidget):
         self.uncertainty_box.setToolTip("Shown when the model gives an uncertainty (e.g. MC-dropout)")
         self.readout = QtWidgets.QLabel(" ", self)
         self.readout.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.route_label = QtWidgets.QLabel("", self)
+        self.route_label.setToolTip("The metric head the model's router chose for this frame, and its probabilities")
+        self.route_label.hide()
 
         self.canvas = pg.GraphicsLayoutWidget(self)
         layout = self.canvas.ci
@@ -158,6 +161,7 @@ class ImageDepthView(QtWidgets.QWidget):
         column.addLayout(colouring)
         column.addLayout(overlays)
         column.addWidget(self.canvas, 1)
+        column.addWidget(self.route_label)
         column.addWidget(self.readout)
 
         self._view: DepthView | None = None
@@ -178,6 +182,8 @@ class ImageDepthView(QtWidgets.QWidget):
         first = old is None or (old.rgb.shape, old.step) != (view.rgb.shape, view.step)
         self._view = view
         self.uncertainty_box.setEnabled(view.uncertainty is not None)
+        self.route_label.setText(view.route_note)
+        self.route_label.setVisible(bool(view.route_note))
         self._redraw()
         if first:
             self._place(self._items())
@@ -200,6 +206,7 @@ class ImageDepthView(QtWidgets.QWidget):
     def clear(self) -> None:
         """Forget the current file."""
         self._view = None
+        self.route_label.hide()
         for item in self._items():
             item.clear()
 

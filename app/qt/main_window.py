@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from endodepth.models import available
-from endodepth.pipeline.source_models import offered
+from endodepth.pipeline.source_models import offered, untrained_note
 from endodepth.pipeline.stats import RollingWindow
 from endodepth.qt import gui_gc
 from endodepth.qt import settings as prefs
@@ -155,6 +155,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.set_models(models, device or state.device)
         self.model_bar.show_state(state)
         self.store.setValue("viewer", json.dumps(state.dump()))
+        note = untrained_note(state.primary)
+        if note:
+            self.show_notice(note)
 
     def play(self, playing: bool = True) -> None:
         self.transport.set_playing(playing)

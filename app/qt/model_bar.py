@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from PySide6 import QtCore, QtWidgets
 
 from endodepth.models import available
+from endodepth.pipeline.source_models import listed_name
 from endodepth.pipeline.viewer_state import ViewerState
 
 DEVICES = ("auto", "cuda", "cpu")
@@ -22,9 +23,11 @@ class ModelBar(QtWidgets.QToolBar):
         super().__init__("Model", parent)
         self.setObjectName("toolbar-model")
         self.model_box = QtWidgets.QComboBox(self)
-        self.model_box.addItems(available())
+        self._add_items(available())
         self.model_box.setMinimumContentsLength(22)
-        self.model_box.setToolTip("Depth model (a registered name or a checkpoint file)")
+        self.model_box.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_box.setToolTip("Depth model (a registered name or a checkpoint file); "
+                                  "\"(untrained)\": no trained weights, random output")
         self.device_box = QtWidgets.QComboBox(self)
         self.device_box.addItems(list(DEVICES))
         self.align_box = QtWidgets.QCheckBox("Scale to GT (mm)", self)
@@ -44,27 +47,44 @@ class ModelBar(QtWidgets.QToolBar):
         self.addWidget(self.mc_box)
         self.mc_box.valueChanged.connect(state.set_mc_samples)
         self.align_box.toggled.connect(state.set_align_to_gt)
-        self.model_box.currentTextChanged.connect(lambda name: self.model_chosen.emit(name) if name else None)
+        self.model_box.currentIndexChanged.connect(self._on_index)
         self.device_box.currentTextChanged.connect(self.device_chosen)
+
+    def _add_items(self, names: list[str]) -> None:
+        """Items shown by `listed_name` ("(untrained)" where so), each carrying the model's name."""
+        for name in names:
+            self.model_box.addItem(listed_name(name), name)
+
+    def _on_index(self, index: int) -> None:
+        name = self.model_box.itemData(index)
+        if name:
+            self.model_chosen.emit(name)
+
+    def current_model(self) -> str:
+        """The model name of the shown item."""
+        return self.model_box.currentData() or ""
+
+    def _show_model(self, name: str) -> None:
+        self.model_box.setCurrentIndex(self.model_box.findData(name))
 
     def offer(self, names: list[str]) -> None:
         """The models the list offers (those that fit the source), keeping the shown one (no signal)."""
         with QtCore.QSignalBlocker(self.model_box):
-            current = self.model_box.currentText()
+            current = self.current_model()
             self.model_box.clear()
-            self.model_box.addItems(names)
+            self._add_items(names)
             if current in names:
-                self.model_box.setCurrentText(current)
+                self._show_model(current)
 
     def show_state(self, state: ViewerState) -> None:
         """Show the state's primary model, device, scaling and MC samples without signalling back."""
         with ExitStack() as stack:
             for box in (self.model_box, self.device_box, self.align_box, self.mc_box):
                 stack.enter_context(QtCore.QSignalBlocker(box))
-            if state.primary and self.model_box.findText(state.primary) < 0:
-                self.model_box.addItem(state.primary)
+            if state.primary and self.model_box.findData(state.primary) < 0:
+                self._add_items([state.primary])
             if state.primary:
-                self.model_box.setCurrentText(state.primary)
+                self._show_model(state.primary)
             self.device_box.setCurrentText(state.device)
             self.align_box.setChecked(state.align_to_gt)
             self.mc_box.setValue(state.mc_samples)
@@ -72,5 +92,5 @@ class ModelBar(QtWidgets.QToolBar):
     def add_model(self, name: str) -> None:
         """Offer one more model (an adapted checkpoint) in the list, without switching to it."""
         with QtCore.QSignalBlocker(self.model_box):
-            if self.model_box.findText(name) < 0:
-                self.model_box.addItem(name)
+            if self.model_box.findData(name) < 0:
+                self._add_items([name])

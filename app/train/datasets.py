@@ -3,7 +3,10 @@
 A training set is a folder with `rgb.npy` (N, H, W, 3) uint8, `depth.npy` (N, H, W) float16 mm
 (NaN unknown) and `meta.json` (seeds and settings of every sequence). Sequence `j` uses seed
 `first_seed + j` and `random_settings(default_rng(seed))` with the camera moving `spread` times
-faster than the generator's default, so the few frames kept per scene see different views.
+faster than the generator's default, so the few frames kept per scene see different views. A
+recipe with `domains` draws sequence `j` from domain `domains[j % len(domains)]`
+(`synth.domains`), so every domain is in the training and the held-back scenes alike, and
+`FrameSet.domains_of` gives each frame's domain.
 """
 
 from __future__ import annotations
@@ -33,24 +36,44 @@ class SynthRecipe:
     first_seed: int = 0
     spread: float = 2.5
     version: int = 1  # generator version of random_settings (2: domain randomisation)
+    domains: tuple[str, ...] = ()  # synth.domains names drawn in turn; empty: random_settings' scenes
 
     def seeds(self) -> range:
         return range(self.first_seed, self.first_seed + self.sequences)
+
+    def domain_of(self, seed: int) -> str | None:
+        """The domain of sequence `seed` (None without domains)."""
+        return self.domains[(seed - self.first_seed) % len(self.domains)] if self.domains else None
 
 
 def render_one(recipe: SynthRecipe, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """Frames (F, H, W, 3) uint8, depth (F, H, W) float16 and settings of training sequence `seed`."""
     import torch
 
-    from endodepth.synth import is_heldout, random_settings, render_sequence
+    from endodepth.synth import is_heldout
 
     if is_heldout(seed):
         raise ValueError(f"seed {seed} is reserved for held-out evaluation")
     torch.set_num_threads(1)
-    settings = random_settings(np.random.default_rng(seed), version=recipe.version)
-    settings = settings.replace(speed=settings.speed * recipe.spread)
-    seq = render_sequence(recipe.frames, recipe.width, recipe.height, seed, settings=settings)
-    return seq.rgb, seq.depth.astype(np.float16), {"seed": seed, **settings.as_dict()}
+    domain = recipe.domain_of(seed)
+    rgb, depth, settings = render_domain_sequence(seed, recipe.frames, recipe.width, recipe.height, domain,
+                                                  recipe.spread, recipe.version)
+    return rgb, depth.astype(np.float16), {"seed": seed, "domain": domain, **settings.as_dict()}
+
+
+def render_domain_sequence(
+    seed: int, frames: int, width: int, height: int, domain: str | None = None, spread: float = 1.0, version: int = 1
+):
+    """Frames, depth (float32 mm) and settings of sequence `seed`: drawn by `random_settings`, or by
+    `synth.domains.domain_settings` for a domain; the camera moves `spread` times faster."""
+    from endodepth.synth import random_settings, render_sequence
+    from endodepth.synth.domains import domain_settings
+
+    rng = np.random.default_rng(seed)
+    settings = random_settings(rng, version=version) if domain is None else domain_settings(domain, rng, version)
+    settings = settings.replace(speed=settings.speed * spread)
+    seq = render_sequence(frames, width, height, seed, settings=settings)
+    return seq.rgb, seq.depth, settings
 
 
 def render_training_set(folder: str | Path, recipe: SynthRecipe, workers: int = 1) -> Path:
@@ -85,8 +108,9 @@ def is_rendered(folder: Path, recipe: SynthRecipe) -> bool:
         meta = json.loads((Path(folder) / META).read_text())
     except (OSError, ValueError):
         return False
-    stored = {"version": 1, **meta.get("recipe", {})}  # sets rendered before versions were recorded are version 1
-    return stored == recipe.__dict__ and all((Path(folder) / f).is_file() for f in (RGB, DEPTH))
+    # sets rendered before versions (domains) were recorded are version 1 (without domains)
+    stored = {"version": 1, "domains": [], **meta.get("recipe", {})}
+    return stored == json.loads(json.dumps(recipe.__dict__)) and all((Path(folder) / f).is_file() for f in (RGB, DEPTH))
 
 
 class FrameSet:
@@ -97,6 +121,12 @@ class FrameSet:
         self.rgb = np.load(folder / RGB, mmap_mode="r")
         self.depth = np.load(folder / DEPTH, mmap_mode="r")
         self.indices = np.arange(len(self.rgb)) if indices is None else np.asarray(indices)
+        meta = json.loads((folder / META).read_text()) if (folder / META).is_file() else {}
+        sequences = meta.get("sequences", [])
+        self.frame_domains: list[str | None] = []  # per stored frame, from its sequence's settings
+        if sequences:
+            per_frame = len(self.rgb) // len(sequences)
+            self.frame_domains = [sequences[i // per_frame].get("domain") for i in range(len(self.rgb))]
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -105,6 +135,12 @@ class FrameSet:
         """uint8 RGB (B, H, W, 3) and float32 depth (B, H, W) of positions `picks`."""
         idx = np.sort(self.indices[picks])
         return np.asarray(self.rgb[idx]), np.asarray(self.depth[idx], dtype=np.float32)
+
+    def domains_of(self, picks: np.ndarray) -> list[str | None]:
+        """The domain of each frame `batch(picks)` returns, in its order (None where the set has none)."""
+        if not self.frame_domains:
+            return [None] * len(picks)
+        return [self.frame_domains[i] for i in np.sort(self.indices[picks])]
 
 
 def split_by_sequence(n_frames: int, frames_per_sequence: int, val_sequences: int) -> tuple[np.ndarray, np.ndarray]:

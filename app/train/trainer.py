@@ -1,11 +1,15 @@
-"""Supervised training of a relative-depth network on rendered synthetic frames.
+"""Supervised training of a depth network on rendered synthetic frames.
 
 Each step: draw a batch, augment it (flips, colour; optionally the heavy real-footage set of
 `train.augment`), feed it through the model's own preprocessing, upsample the predicted log
 depth to the ground truth, and minimise the scale-invariant log loss plus multi-scale gradient
 matching on log depth (optionally plus the scale-and-shift-invariant loss on inverse depth and
-the depth-selectivity "assign" regulariser on chosen layers). Every `val_every` steps the
-model is evaluated on held-back scenes with the SCARED protocol (median scaling).
+the depth-selectivity "assign" regulariser on chosen layers). A metric model (millimetres) is
+compared with the ground truth itself, not its median-normalised log, on the pixels inside its
+head's depth range (SILog's 0.15 x squared mean then learns the scale, as ZoeDepth trains); a routed
+one gets each sample's labelled domain head and `domain_weight` x the router's cross-entropy. Every
+`val_every` steps the model is evaluated on held-back scenes with the SCARED protocol (median
+scaling, none for metric models).
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ import torch.nn.functional as F
 
 from endodepth.analysis.metrics import evaluate_frame, summarize
 from endodepth.analysis.selectivity import bin_edges_from_depth
+from endodepth.errors import UsageError
+from endodepth.kinds import METRIC_MM
 from endodepth.models.base import DepthEstimator
-from endodepth.models.checkpoint import save_checkpoint
-from endodepth.models.registry import build, resolve_device
+from endodepth.models.checkpoint import load_into, read_checkpoint, save_checkpoint
+from endodepth.models.metric_router import MetricBinsRouter
+from endodepth.models.registry import build, resolve_device, spec
 from endodepth.train import distributed
 from endodepth.train.augment import augment
 from endodepth.train.datasets import FrameSet
@@ -41,6 +48,7 @@ class TrainOptions:
 
     model: str = "default"
     model_options: dict = field(default_factory=dict)
+    init_weights: str | None = None  # start from this checkpoint (through the model's checkpoint filter)
     steps: int = 3000
     batch_size: int = 12
     lr: float = 2e-3
@@ -53,6 +61,7 @@ class TrainOptions:
     augment: str = "standard"  # or "heavy" (train.augment)
     selectivity_layers: tuple[str, ...] = ()
     selectivity_weight: float = 0.1
+    domain_weight: float = 1.0  # the router's cross-entropy (metric models with routed heads)
     val_every: int = 250
     val_frames: int = 48
     device: str = "auto"
@@ -69,7 +78,11 @@ class Trainer:
         torch.manual_seed(options.seed)  # the same initial weights on every rank; batches differ per rank
         self.rng = np.random.default_rng(options.seed if self.world.size == 1 else [options.seed, self.world.rank])
         self.device = self.world.device
-        self.model: DepthEstimator = build(options.model, **options.model_options).to(self.device)
+        self.model: DepthEstimator = build(options.model, **options.model_options)
+        if options.init_weights:
+            tensors, _ = read_checkpoint(options.init_weights)
+            load_into(self.model, options.init_weights, tensors, spec(options.model).checkpoint_filter)
+        self.model.to(self.device)
         self.train_set, self.val_set = train_set, val_set
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
@@ -105,8 +118,34 @@ class Trainer:
             self._edges[layer] = torch.from_numpy(edges)
         return self._edges[layer]
 
-    def losses(self, rgb: np.ndarray, depth: np.ndarray) -> dict[str, torch.Tensor]:
-        """The loss terms of one batch (uint8 RGB, depth in mm with NaN unknown)."""
+    @property
+    def router(self) -> MetricBinsRouter | None:
+        """The model's routed metric heads, when it has them."""
+        head = getattr(self.model, "bins", None)
+        return head if isinstance(head, MetricBinsRouter) else None
+
+    def domain_labels(self, domains: list[str | None]) -> torch.Tensor:
+        """The router's head index of each frame's domain; a frame of no or another domain is refused."""
+        names = [d.name for d in self.router.domains]
+        unknown = sorted({str(d) for d in domains if d not in names})
+        if unknown:
+            raise UsageError(f"{self.model.name} has heads for {', '.join(names)}; the data has frames of "
+                             f"{', '.join(unknown)} (render it with --domains {' '.join(names)})")
+        return torch.tensor([names.index(d) for d in domains], device=self.device)
+
+    def _metric_valid(self, gt: torch.Tensor, valid: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """`valid` narrowed to each sample's head range (B, 1, H, W)."""
+        if labels is None:
+            head = getattr(self.model, "bins", None)
+            lo, hi = getattr(head, "min_depth", 0.0), getattr(head, "max_depth", math.inf)
+            return valid * ((gt >= lo) & (gt <= hi))
+        ranges = torch.tensor([[d.min_depth, d.max_depth] for d in self.router.domains], device=self.device)
+        lo, hi = ranges[labels, 0].view(-1, 1, 1, 1), ranges[labels, 1].view(-1, 1, 1, 1)
+        return valid * ((gt >= lo) & (gt <= hi))
+
+    def losses(self, rgb: np.ndarray, depth: np.ndarray, domains: list[str | None] | None = None
+               ) -> dict[str, torch.Tensor]:
+        """The loss terms of one batch (uint8 RGB, depth in mm with NaN unknown, each frame's domain)."""
         from endodepth.train.selectivity import assign_selectivity_loss
 
         x = self.model.preprocess(rgb)
@@ -114,9 +153,15 @@ class Trainer:
         gt = torch.from_numpy(np.ascontiguousarray(depth[:, ::2, ::2])).to(self.device)[:, None]
         valid = (torch.isfinite(gt) & (gt > 0)).float()
         gt = torch.nan_to_num(gt, nan=0.0)
-        log_pred = self.net(x).clamp_min(1e-6).log()
+        labels = None if self.router is None else self.domain_labels(domains or [None] * len(rgb))
+        pred = self.net(x) if labels is None else self.net(x, labels)
+        log_pred = pred.clamp_min(1e-6).log()
         log_pred = F.interpolate(log_pred, size=gt.shape[-2:], mode="bilinear", align_corners=self.model.align_corners)
-        target = normalised_log_depth(gt, valid)
+        if self.model.kind == METRIC_MM:
+            valid = self._metric_valid(gt, valid, labels)
+            target = gt.clamp_min(1e-6).log() * valid
+        else:
+            target = normalised_log_depth(gt, valid)
         out = {
             "silog": silog(log_pred, target, valid, self.opt.variance_focus),
             "gradient": self.opt.gradient_weight * gradient_matching(log_pred, target, valid),
@@ -129,6 +174,8 @@ class Trainer:
                                         self.opt.selectivity_weight)
                 for layer, f in self._features.items()
             )
+        if labels is not None:
+            out["domain"] = self.opt.domain_weight * F.cross_entropy(self.router.last_routing.logits, labels)
         return out
 
     def step(self) -> dict[str, float]:
@@ -136,7 +183,8 @@ class Trainer:
         self.model.train()
         picks = self.rng.choice(len(self.train_set), self.opt.batch_size, replace=False)
         rgb, depth = augment(*self.train_set.batch(picks), self.rng, self.opt.augment)
-        terms = self.losses(rgb, depth)
+        domains_of = getattr(self.train_set, "domains_of", None)  # sets without domain labels have none
+        terms = self.losses(rgb, depth, None if domains_of is None else domains_of(picks))
         loss = sum(terms.values())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -165,7 +213,7 @@ class Trainer:
                 if self.world.main:
                     if self.val_set is not None:
                         record.update({f"val_{k}": v for k, v in self.validate().items()
-                                       if k in ("abs_rel", "rmse", "a1")})
+                                       if k in ("abs_rel", "rmse", "a1", "domain_accuracy")})
                     self.log(record)
                     save_checkpoint(self.model.state_dict(), out, self.model.name, self.model.options)
                 distributed.barrier(self.world)
@@ -189,17 +237,21 @@ def validate(model: DepthEstimator, val_set, frames: int) -> dict[str, float]:
     """SCARED-protocol errors on up to `frames` validation frames (median scaling), through `predict_batch`.
 
     `val_set.batch(picks)` gives uint8 RGB and depth in mm of those positions (`FrameSet`, `FrameTriples`).
+    A routed model's share of frames sent to their own domain's head is `domain_accuracy`.
     """
-    rows = []
+    rows, hits = [], []
     n = len(val_set)
     picks = np.linspace(0, n - 1, min(n, frames)).round().astype(int)
     for chunk in np.array_split(picks, max(1, len(picks) // 8)):
         rgb, depth = val_set.batch(chunk)
-        for result, gt in zip(model.predict_batch(list(rgb)), depth):
+        domains = val_set.domains_of(chunk) if hasattr(val_set, "domains_of") else [None] * len(chunk)
+        for result, gt, domain in zip(model.predict_batch(list(rgb)), depth, domains):
             errors = evaluate_frame(result.output, result.kind, gt)
             if errors is not None:
                 rows.append(errors)
-    return summarize(rows)
+            if result.route is not None and domain is not None:
+                hits.append(result.route.head == domain)
+    return {**summarize(rows), **({"domain_accuracy": float(np.mean(hits))} if hits else {})}
 
 
 def write_log(path: Path) -> Callable[[dict], None]:

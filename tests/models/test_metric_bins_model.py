@@ -7,7 +7,7 @@ import torch
 from endodepth.models import create
 from endodepth.models.checkpoint import load_into
 from endodepth.models.depth_anything import DepthAnythingV2
-from endodepth.models.metric_bins import DepthAnythingMetricBins, metric_bins_checkpoint_filter
+from endodepth.models.depth_anything_metric import DepthAnythingMetricBins, metric_bins_checkpoint_filter
 
 NAME = "depth-anything-v2-vits-metric-bins"
 
@@ -21,11 +21,11 @@ def model() -> DepthAnythingMetricBins:
 
 def test_metric_depth_in_range_at_frame_size(model):
     rgb = np.random.default_rng(1).integers(0, 256, (60, 76, 3), dtype=np.uint8)
-    result = model.predict(rgb, layers=["bins.distribution"])
+    result = model.predict(rgb, layers=["bins.head.distribution"])
     assert result.kind == "metric-mm" == model.kind
     assert result.output.shape == (60, 76) and np.isfinite(result.output).all()
     assert 2.0 <= result.output.min() and result.output.max() <= 120.0
-    assert result.features["bins.distribution"].shape[0] == 64  # bin probabilities
+    assert result.features["bins.head.distribution"].shape[0] == 64  # bin probabilities
 
 
 def test_mc_dropout_gives_a_spread(model):

@@ -71,3 +71,15 @@ def test_a_model_whose_card_cannot_be_built_counts_as_monocular(monkeypatch):
 
     monkeypatch.setattr(source_models, "spec", lambda name: Broken())
     assert source_models._card_says_stereo("broken") is False
+
+
+def test_lists_label_models_without_trained_weights(monkeypatch, tmp_path):
+    from endodepth.models import registry
+    from endodepth.pipeline.source_models import is_untrained, listed_name, untrained_note
+
+    assert listed_name("meter-xs") == "meter-xs (untrained)" and listed_name("endodac") == "endodac (untrained)"
+    assert listed_name("stereo") == "stereo" and listed_name("baseline-shading") == "baseline-shading"
+    assert listed_name("/runs/mine.safetensors", "mine.safetensors") == "mine.safetensors"  # a checkpoint
+    assert "untrained" in untrained_note("depth-anything-v2-vits") and untrained_note("stereo") is None
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)  # a bundled model whose file is gone
+    assert is_untrained("default") and listed_name("default") == "default (untrained)"

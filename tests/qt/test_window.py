@@ -212,3 +212,23 @@ def test_garbage_is_collected_on_the_gui_thread_while_a_window_is_open(qtbot):
         win.shutdown()
         win.shutdown()  # closing twice (shutdown, then closeEvent) gives collection back once
     assert gc.isenabled()
+
+
+def test_untrained_models_say_so_and_the_router_shows_its_head(window, qtbot, wait_frame, image_folder):
+    router = "metric-bins-router"
+    window.set_models([router], "cpu")
+    window.open_path(image_folder)
+    update = wait_frame(window, 0, router, timeout=60000)
+    route = update.result.results[router].route
+    label = window.image_view.route_label
+    assert route is not None and label.isVisibleTo(window) and label.text().startswith(f"metric head: {route.head}")
+    assert all(f"{name} {p:.2f}" in label.text() for name, p in route.probabilities.items())
+    box = window.model_bar.model_box
+    assert box.currentText() == router and box.currentData() == router  # trained: no label
+    box.setCurrentIndex(box.findData("meter-xxs"))
+    qtbot.waitUntil(lambda: window.worker.state.primary == "meter-xxs", timeout=20000)
+    assert box.currentText() == "meter-xxs (untrained)" and "meter-xxs is untrained" in window.labels.notice.text()
+    items = window.comparison_view.model_list
+    texts = {items.item(i).data(QtCore.Qt.ItemDataRole.UserRole): items.item(i).text() for i in range(items.count())}
+    assert texts["endodac"] == "endodac (untrained)" and texts[router] == router and texts[SHADING] == SHADING
+    assert items.wordWrap() and items.textElideMode() == QtCore.Qt.TextElideMode.ElideNone  # long names wrap
