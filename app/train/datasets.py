@@ -107,6 +107,24 @@ class FrameSet:
         return np.asarray(self.rgb[idx]), np.asarray(self.depth[idx], dtype=np.float32)
 
 
+class FrameSets:
+    """Several `FrameSet`s of one frame size read as one (e.g. generator versions 1 and 2 mixed)."""
+
+    def __init__(self, sets: list[FrameSet]) -> None:
+        self.sets = list(sets)
+        self.starts = np.cumsum([0] + [len(s) for s in self.sets])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def batch(self, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 RGB (B, H, W, 3) and float32 depth (B, H, W) of positions `picks` over all the sets."""
+        picks = np.asarray(picks)
+        which = np.searchsorted(self.starts, picks, side="right") - 1
+        parts = [s.batch(picks[which == k] - self.starts[k]) for k, s in enumerate(self.sets) if (which == k).any()]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 def split_by_sequence(n_frames: int, frames_per_sequence: int, val_sequences: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame indices for training and validation; the last `val_sequences` scenes are held for validation."""
     cut = n_frames - val_sequences * frames_per_sequence

@@ -26,7 +26,7 @@ from endodepth.analysis.metrics import evaluate_frame, summarize
 from endodepth.analysis.selectivity import bin_edges_from_depth
 from endodepth.models.base import DepthEstimator
 from endodepth.models.checkpoint import save_checkpoint
-from endodepth.models.registry import build, resolve_device
+from endodepth.models.registry import build, create, resolve_device
 from endodepth.train import distributed
 from endodepth.train.augment import augment
 from endodepth.train.datasets import FrameSet
@@ -41,6 +41,7 @@ class TrainOptions:
 
     model: str = "default"
     model_options: dict = field(default_factory=dict)
+    weights: str | None = None  # start from this checkpoint (fine-tuning) instead of random weights
     steps: int = 3000
     batch_size: int = 12
     lr: float = 2e-3
@@ -50,7 +51,7 @@ class TrainOptions:
     variance_focus: float = 0.85
     gradient_weight: float = 0.5
     ssi_weight: float = 0.0  # scale-and-shift-invariant loss on inverse depth (MiDaS)
-    augment: str = "standard"  # or "heavy" (train.augment)
+    augment: str = "standard"  # or "heavy", "palette" (train.augment)
     selectivity_layers: tuple[str, ...] = ()
     selectivity_weight: float = 0.1
     val_every: int = 250
@@ -69,7 +70,7 @@ class Trainer:
         torch.manual_seed(options.seed)  # the same initial weights on every rank; batches differ per rank
         self.rng = np.random.default_rng(options.seed if self.world.size == 1 else [options.seed, self.world.rank])
         self.device = self.world.device
-        self.model: DepthEstimator = build(options.model, **options.model_options).to(self.device)
+        self.model: DepthEstimator = initial_model(options).to(self.device)
         self.train_set, self.val_set = train_set, val_set
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
@@ -174,6 +175,13 @@ class Trainer:
     def describe(self) -> dict:
         """The run's options as JSON-ready data (written beside the checkpoint)."""
         return {**asdict(self.opt), "parameters": self.model.num_parameters(), "world_size": self.world.size}
+
+
+def initial_model(options: TrainOptions) -> DepthEstimator:
+    """The network to train: `options.weights` loaded into `options.model`, or its random initial weights."""
+    if options.weights is None:
+        return build(options.model, **options.model_options)
+    return create(options.model, weights=options.weights, **options.model_options).train()
 
 
 def lr_factor(step: int, warmup: int, steps: int) -> float:
