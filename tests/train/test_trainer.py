@@ -134,7 +134,6 @@ def test_palette_augmentation_scrambles_colour_but_not_depth():
 
 def test_fine_tuning_starts_from_the_given_weights(tmp_path):
     from endodepth.models.checkpoint import save_checkpoint
-
     from endodepth.models.registry import build
 
     start = build("meter-xxs", input_size=(64, 64))
