@@ -66,6 +66,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help=f"peak learning rate (default {_DEFAULTS.lr}; video {_VIDEO.lr})")
     p.add_argument("--warmup", type=int, default=_DEFAULTS.warmup,
                    help=f"steps of linear learning-rate warm-up (default {_DEFAULTS.warmup})")
+    p.add_argument("--wise-alpha", type=float, default=_DEFAULTS.wise_alpha,
+                   help="with --weights: write start + A x (tuned - start) at the end (WiSE-FT weight-space "
+                        "ensembling; default 1: the tuned weights)")
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="seed of initialisation, batches and augmentation")
     p.add_argument("--gradient-weight", type=float, default=_DEFAULTS.gradient_weight,
                    help="weight of gradient matching")
@@ -115,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         return run_video(args)
     if args.resume or args.adapters or args.stage != 1:
         raise UsageError("--resume, --adapters and --stage go with --objective self-supervised or distill")
+    if args.wise_alpha != 1.0 and args.weights is None:
+        raise UsageError("--wise-alpha interpolates towards the starting weights: it needs --weights")
     recipes = recipes_of(args)
     world = distributed.join(resolve_device(args.device))
     if world.main:  # one renderer; the other ranks wait for the sets
@@ -126,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     val_set = FrameSets([FrameSet(folder, v) for folder, (_, v) in zip(args.data, splits) if len(v)])
     options = TrainOptions(
         model=args.model, weights=None if args.weights is None else str(args.weights), steps=args.steps,
-        batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, seed=args.seed,
+        batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, wise_alpha=args.wise_alpha, seed=args.seed,
         gradient_weight=args.gradient_weight, ssi_weight=args.ssi_weight, augment=args.augment,
         selectivity_layers=tuple(args.selectivity_layers),
         selectivity_weight=args.selectivity_weight, val_every=args.val_every, device=args.device,

@@ -42,6 +42,7 @@ class TrainOptions:
     model: str = "default"
     model_options: dict = field(default_factory=dict)
     weights: str | None = None  # start from this checkpoint (fine-tuning) instead of random weights
+    wise_alpha: float = 1.0  # fine-tuning: write start + alpha (tuned - start) at the end (WiSE-FT; 1: tuned)
     steps: int = 3000
     batch_size: int = 12
     lr: float = 2e-3
@@ -71,6 +72,7 @@ class Trainer:
         self.rng = np.random.default_rng(options.seed if self.world.size == 1 else [options.seed, self.world.rank])
         self.device = self.world.device
         self.model: DepthEstimator = initial_model(options).to(self.device)
+        self._start = {k: v.detach().clone() for k, v in self.model.state_dict().items()} if options.weights else None
         self.train_set, self.val_set = train_set, val_set
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
@@ -170,6 +172,14 @@ class Trainer:
                     self.log(record)
                     save_checkpoint(self.model.state_dict(), out, self.model.name, self.model.options)
                 distributed.barrier(self.world)
+        if self._start is not None and self.opt.wise_alpha != 1.0:
+            self.model.load_state_dict(interpolate(self._start, self.model.state_dict(), self.opt.wise_alpha))
+            if self.world.main:
+                record = {"step": self.opt.steps, "wise_alpha": self.opt.wise_alpha}
+                if self.val_set is not None:
+                    record.update({f"val_{k}": v for k, v in self.validate().items() if k in ("abs_rel", "rmse", "a1")})
+                self.log(record)
+                save_checkpoint(self.model.state_dict(), out, self.model.name, self.model.options)
         return out
 
     def describe(self) -> dict:
@@ -182,6 +192,12 @@ def initial_model(options: TrainOptions) -> DepthEstimator:
     if options.weights is None:
         return build(options.model, **options.model_options)
     return create(options.model, weights=options.weights, **options.model_options).train()
+
+
+def interpolate(start: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+    """Weight-space ensembling of a fine-tuned model with its start (WiSE-FT, Wortsman et al. 2022):
+    start + alpha (tuned - start) for floating-point tensors; counters keep the tuned value."""
+    return {k: start[k] + alpha * (v - start[k]) if v.is_floating_point() else v for k, v in tuned.items()}
 
 
 def lr_factor(step: int, warmup: int, steps: int) -> float:

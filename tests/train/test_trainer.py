@@ -164,3 +164,25 @@ def test_train_command_pairs_data_folders_with_their_recipes(tmp_path):
     assert log["train_frames"] == 3 and log["val_frames"] == 2
     assert [r["version"] for r in log["recipes"]] == [1, 2]
     assert main([*argv[:5], "--sequences", "2", "3", "4", *argv[8:]]) == 2
+    assert main([*argv, "--wise-alpha", "0.5"]) == 2  # interpolation needs the --weights it started from
+
+
+def test_wise_alpha_writes_the_weights_between_start_and_tuned(tmp_path):
+    from endodepth.models.checkpoint import read_checkpoint, save_checkpoint
+    from endodepth.models.registry import build
+
+    start = build("meter-xxs", input_size=(64, 64))
+    path = tmp_path / "start.safetensors"
+    save_checkpoint(start.state_dict(), path, start.name, start.options)
+    data = FrameSet(_frames(tmp_path / "d"))
+    outs = {}
+    for alpha in (1.0, 0.25):
+        opts = TrainOptions(model="meter-xxs", model_options={"input_size": (64, 64)}, weights=str(path), steps=3,
+                            batch_size=4, warmup=1, lr=3e-3, wise_alpha=alpha, val_every=3)
+        outs[alpha] = read_checkpoint(Trainer(opts, data, None, log=lambda r: None).train(tmp_path / f"{alpha}.pt"))[0]
+    moved = 0
+    for name, s in start.state_dict().items():
+        if s.is_floating_point():
+            torch.testing.assert_close(outs[0.25][name], s + 0.25 * (outs[1.0][name] - s))
+            moved += int(not torch.equal(outs[1.0][name], s))
+    assert moved > 10
