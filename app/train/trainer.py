@@ -194,7 +194,8 @@ def initial_model(options: TrainOptions) -> DepthEstimator:
     return create(options.model, weights=options.weights, **options.model_options).train()
 
 
-def interpolate(start: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+def interpolate(start: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor],
+                alpha: float) -> dict[str, torch.Tensor]:
     """Weight-space ensembling of a fine-tuned model with its start (WiSE-FT, Wortsman et al. 2022):
     start + alpha (tuned - start) for floating-point tensors; counters keep the tuned value."""
     return {k: start[k] + alpha * (v - start[k]) if v.is_floating_point() else v for k, v in tuned.items()}

@@ -123,7 +123,7 @@ def test_palette_augmentation_scrambles_colour_but_not_depth():
     rgb = np.zeros((40, 8, 8, 3), np.uint8)
     rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 90, 40  # one reddish tissue colour
     depth = rng.uniform(10, 100, (40, 8, 8)).astype(np.float32)
-    heavy_rgb, heavy_depth = augment(rgb, depth, np.random.default_rng(5), "heavy")
+    _, heavy_depth = augment(rgb, depth, np.random.default_rng(5), "heavy")
     out_rgb, out_depth = augment(rgb, depth, np.random.default_rng(5), "palette")
     np.testing.assert_array_equal(out_depth, heavy_depth)
     means = out_rgb.reshape(40, -1, 3).mean(axis=1)
