@@ -55,8 +55,9 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
                    help="disp_to_depth range in mm (default 0.1 150, SCARED)")
     g.add_argument("--teacher", help="distill: teacher model name or checkpoint")
     g.add_argument("--teacher-samples", type=int, default=8, help="distill: MC-dropout passes of the teacher")
-    g.add_argument("--weights", type=Path, help="start from this checkpoint (stage 1: the base, official or ours; "
-                   "stage 2: the stage-1 adapters file; supervised: e.g. a relative model's under a metric head)")
+    g.add_argument("--weights", type=Path,
+                   help="start from this checkpoint (supervised: fine-tune it; stage 1: the base, "
+                        "official or ours; stage 2: the stage-1 adapters file)")
     g.add_argument("--from-scratch", action="store_true", help="random initial weights instead of bundled ones")
     g.add_argument("--adapters", type=parse_adapters, default=(), metavar="attention,mlp,conv",
                    help="stage 1: train only these adapter sub-spaces (Depth Anything V2 models)")

@@ -1,7 +1,9 @@
 """Training augmentation: flips and colour jitter ("standard"), or that plus what real endoscope
 footage does to an image and the renderer does not ("heavy"): colour casts, over-exposure, blur
 and motion blur, chromatic aberration, sensor noise, smoke, blood-like dark patches and JPEG
-artefacts. None of them changes the depth, only the flips move it with the image.
+artefacts. "palette" adds to "heavy" what breaks the tissue palette as a depth cue: grayscale,
+channel shuffles and a gamma per channel. None of them changes the depth, only the flips move it
+with the image.
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-AUGMENTATIONS = ("standard", "heavy")
+AUGMENTATIONS = ("standard", "heavy", "palette")
 
 
 def augment(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, level: str = "standard",
             flips: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Random flips (image and depth together; unless `flips` is False, as for a stereo pair) and colour
-    jitter; `level` "heavy" adds `degrade`."""
+    jitter; `level` "heavy" adds `degrade`, "palette" also `scramble_palette`."""
     if level not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {level!r}; choose from {', '.join(AUGMENTATIONS)}")
     rgb, depth = rgb.copy(), depth.copy()
@@ -25,15 +27,31 @@ def augment(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator, level:
         if rng.random() < 0.5:
             rgb[i], depth[i] = rgb[i, ::-1], depth[i, ::-1]
     b = len(rgb)
-    heavy = level == "heavy"
+    heavy = level != "standard"
     cast, bright, gam = ((0.78, 1.25), (0.45, 1.9), (0.65, 1.5)) if heavy else ((0.85, 1.15), (0.6, 1.4), (0.8, 1.25))
     gain = rng.uniform(*cast, (b, 1, 1, 3)) * rng.uniform(*bright, (b, 1, 1, 1))
     gamma = rng.uniform(*gam, (b, 1, 1, 1))
     x = (rgb.astype(np.float32) / 255.0) ** gamma.astype(np.float32) * gain.astype(np.float32)
     out = (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if level == "palette":
+        out = np.stack([scramble_palette(img, rng) for img in out])
     if heavy:
         out = np.stack([degrade(img, rng) for img in out])
     return out, depth
+
+
+def scramble_palette(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One uint8 image with its colours made useless as a tissue label: grayscale (p 0.2), else a
+    channel shuffle (p 0.3) and a gamma per channel (p 0.5)."""
+    if rng.random() < 0.2:
+        lum = img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        return np.repeat((lum + 0.5).astype(np.uint8)[..., None], 3, axis=2)
+    if rng.random() < 0.3:
+        img = img[..., rng.permutation(3)]
+    if rng.random() < 0.5:
+        x = (img.astype(np.float32) / 255.0) ** rng.uniform(0.7, 1.4, 3).astype(np.float32)
+        img = (x * 255 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(img)
 
 
 def degrade(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -143,6 +143,32 @@ class FrameSet:
         return [self.frame_domains[i] for i in np.sort(self.indices[picks])]
 
 
+class FrameSets:
+    """Several `FrameSet`s of one frame size read as one (e.g. generator versions 1 and 2 mixed)."""
+
+    def __init__(self, sets: list[FrameSet]) -> None:
+        self.sets = list(sets)
+        self.starts = np.cumsum([0] + [len(s) for s in self.sets])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def _by_set(self, picks: np.ndarray) -> list[tuple[FrameSet, np.ndarray]]:
+        """Each set holding some of the positions `picks`, with its own positions of them, in set order."""
+        picks = np.asarray(picks)
+        which = np.searchsorted(self.starts, picks, side="right") - 1
+        return [(s, picks[which == k] - self.starts[k]) for k, s in enumerate(self.sets) if (which == k).any()]
+
+    def batch(self, picks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 RGB (B, H, W, 3) and float32 depth (B, H, W) of positions `picks` over all the sets."""
+        parts = [s.batch(own) for s, own in self._by_set(picks)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def domains_of(self, picks: np.ndarray) -> list[str | None]:
+        """The domain of each frame `batch(picks)` returns, in its order."""
+        return [d for s, own in self._by_set(picks) for d in s.domains_of(own)]
+
+
 def split_by_sequence(n_frames: int, frames_per_sequence: int, val_sequences: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame indices for training and validation; the last `val_sequences` scenes are held for validation."""
     cut = n_frames - val_sequences * frames_per_sequence

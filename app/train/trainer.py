@@ -48,7 +48,8 @@ class TrainOptions:
 
     model: str = "default"
     model_options: dict = field(default_factory=dict)
-    init_weights: str | None = None  # start from this checkpoint (through the model's checkpoint filter)
+    weights: str | None = None  # start from this checkpoint (fine-tuning) instead of random weights
+    wise_alpha: float = 1.0  # fine-tuning: write start + alpha (tuned - start) at the end (WiSE-FT; 1: tuned)
     steps: int = 3000
     batch_size: int = 12
     lr: float = 2e-3
@@ -58,7 +59,7 @@ class TrainOptions:
     variance_focus: float = 0.85
     gradient_weight: float = 0.5
     ssi_weight: float = 0.0  # scale-and-shift-invariant loss on inverse depth (MiDaS)
-    augment: str = "standard"  # or "heavy" (train.augment)
+    augment: str = "standard"  # or "heavy", "palette" (train.augment)
     selectivity_layers: tuple[str, ...] = ()
     selectivity_weight: float = 0.1
     domain_weight: float = 1.0  # the router's cross-entropy (metric models with routed heads)
@@ -78,11 +79,8 @@ class Trainer:
         torch.manual_seed(options.seed)  # the same initial weights on every rank; batches differ per rank
         self.rng = np.random.default_rng(options.seed if self.world.size == 1 else [options.seed, self.world.rank])
         self.device = self.world.device
-        self.model: DepthEstimator = build(options.model, **options.model_options)
-        if options.init_weights:
-            tensors, _ = read_checkpoint(options.init_weights)
-            load_into(self.model, options.init_weights, tensors, spec(options.model).checkpoint_filter)
-        self.model.to(self.device)
+        self.model: DepthEstimator = initial_model(options).to(self.device)
+        self._start = {k: v.detach().clone() for k, v in self.model.state_dict().items()} if options.weights else None
         self.train_set, self.val_set = train_set, val_set
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
@@ -217,11 +215,36 @@ class Trainer:
                     self.log(record)
                     save_checkpoint(self.model.state_dict(), out, self.model.name, self.model.options)
                 distributed.barrier(self.world)
+        if self._start is not None and self.opt.wise_alpha != 1.0:
+            self.model.load_state_dict(interpolate(self._start, self.model.state_dict(), self.opt.wise_alpha))
+            if self.world.main:
+                record = {"step": self.opt.steps, "wise_alpha": self.opt.wise_alpha}
+                if self.val_set is not None:
+                    record.update({f"val_{k}": v for k, v in self.validate().items() if k in ("abs_rel", "rmse", "a1")})
+                self.log(record)
+                save_checkpoint(self.model.state_dict(), out, self.model.name, self.model.options)
         return out
 
     def describe(self) -> dict:
         """The run's options as JSON-ready data (written beside the checkpoint)."""
         return {**asdict(self.opt), "parameters": self.model.num_parameters(), "world_size": self.world.size}
+
+
+def initial_model(options: TrainOptions) -> DepthEstimator:
+    """The network to train: `options.model` with its random initial weights, or with `options.weights`
+    loaded through the model's checkpoint filter (so, e.g., a relative model's file starts a metric head)."""
+    model = build(options.model, **options.model_options)
+    if options.weights is not None:
+        tensors, _ = read_checkpoint(options.weights)
+        load_into(model, options.weights, tensors, spec(options.model).checkpoint_filter)
+    return model
+
+
+def interpolate(start: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor],
+                alpha: float) -> dict[str, torch.Tensor]:
+    """Weight-space ensembling of a fine-tuned model with its start (WiSE-FT, Wortsman et al. 2022):
+    start + alpha (tuned - start) for floating-point tensors; counters keep the tuned value."""
+    return {k: start[k] + alpha * (v - start[k]) if v.is_floating_point() else v for k, v in tuned.items()}
 
 
 def lr_factor(step: int, warmup: int, steps: int) -> float:

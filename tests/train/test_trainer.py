@@ -9,7 +9,7 @@ import torch
 from endodepth import models
 from endodepth.cli import main
 from endodepth.train.augment import augment
-from endodepth.train.datasets import FrameSet, split_by_sequence
+from endodepth.train.datasets import FrameSet, FrameSets, split_by_sequence
 from endodepth.train.trainer import Trainer, TrainOptions
 
 
@@ -106,3 +106,83 @@ def test_heavy_augmentation_degrades_images_but_moves_depth_exactly_as_the_stand
     assert sum(changed) >= 6
     with pytest.raises(ValueError, match="augmentation"):
         augment(rgb, depth, rng, "extreme")
+
+
+def test_frame_sets_read_several_sets_as_one_in_order(tmp_path):
+    a, b = FrameSet(_frames(tmp_path / "a", n=4)), FrameSet(_frames(tmp_path / "b", n=6), np.arange(1, 6))
+    both = FrameSets([a, b])
+    assert len(both) == 9
+    rgb, depth = both.batch(np.array([8, 0, 4, 3]))
+    want = [a.batch(np.array([0, 3])), b.batch(np.array([0, 4]))]  # set a first, then b, each sorted
+    np.testing.assert_array_equal(rgb, np.concatenate([w[0] for w in want]))
+    np.testing.assert_array_equal(depth, np.concatenate([w[1] for w in want]))
+
+
+def test_palette_augmentation_scrambles_colour_but_not_depth():
+    rng = np.random.default_rng(0)
+    rgb = np.zeros((40, 8, 8, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 90, 40  # one reddish tissue colour
+    depth = rng.uniform(10, 100, (40, 8, 8)).astype(np.float32)
+    _, heavy_depth = augment(rgb, depth, np.random.default_rng(5), "heavy")
+    out_rgb, out_depth = augment(rgb, depth, np.random.default_rng(5), "palette")
+    np.testing.assert_array_equal(out_depth, heavy_depth)
+    means = out_rgb.reshape(40, -1, 3).mean(axis=1)
+    gray = np.ptp(means, axis=1) < 3
+    not_red = means.argmax(axis=1) != 0
+    assert gray.sum() >= 3 and (not_red & ~gray).sum() >= 3  # grayscale frames and shuffled channels occur
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+    from endodepth.models.checkpoint import save_checkpoint
+    from endodepth.models.registry import build
+
+    start = build("meter-xxs", input_size=(64, 64))
+    torch.nn.init.constant_(next(start.parameters()), 0.5)
+    path = tmp_path / "start.safetensors"
+    save_checkpoint(start.state_dict(), path, start.name, start.options)
+    data = FrameSet(_frames(tmp_path / "d"))
+    tuned = Trainer(TrainOptions(model="meter-xxs", model_options={"input_size": (64, 64)}, weights=str(path)),
+                    data, None, log=lambda r: None)
+    fresh = Trainer(TrainOptions(model="meter-xxs", model_options={"input_size": (64, 64)}), data, None,
+                    log=lambda r: None)
+    for name, value in start.state_dict().items():
+        torch.testing.assert_close(tuned.model.state_dict()[name], value)
+    assert not torch.equal(next(fresh.model.parameters()), next(start.parameters()))
+    assert tuned.model.training
+
+
+def test_train_command_pairs_data_folders_with_their_recipes(tmp_path):
+    out = tmp_path / "mix.safetensors"
+    argv = ["train", str(out), "--data", str(tmp_path / "v1"), str(tmp_path / "v2"), "--sequences", "2", "3",
+            "--first-seed", "0", "10", "--generator-version", "1", "2", "--frames", "1", "--render-size", "32x24",
+            "--val-sequences", "1", "--steps", "1", "--batch-size", "2", "--threads", "1", "--workers", "1"]
+    assert main(argv) == 0
+    seeds = [[s["seed"] for s in json.loads((tmp_path / v / "meta.json").read_text())["sequences"]]
+             for v in ("v1", "v2")]
+    assert seeds == [[0, 1], [10, 11, 12]]
+    log = json.loads(out.with_name("mix.safetensors.log.jsonl").read_text().splitlines()[0])
+    assert log["train_frames"] == 3 and log["val_frames"] == 2
+    assert [r["version"] for r in log["recipes"]] == [1, 2]
+    assert main([*argv[:5], "--sequences", "2", "3", "4", *argv[8:]]) == 2
+    assert main([*argv, "--wise-alpha", "0.5"]) == 2  # interpolation needs the --weights it started from
+
+
+def test_wise_alpha_writes_the_weights_between_start_and_tuned(tmp_path):
+    from endodepth.models.checkpoint import read_checkpoint, save_checkpoint
+    from endodepth.models.registry import build
+
+    start = build("meter-xxs", input_size=(64, 64))
+    path = tmp_path / "start.safetensors"
+    save_checkpoint(start.state_dict(), path, start.name, start.options)
+    data = FrameSet(_frames(tmp_path / "d"))
+    outs = {}
+    for alpha in (1.0, 0.25):
+        opts = TrainOptions(model="meter-xxs", model_options={"input_size": (64, 64)}, weights=str(path), steps=3,
+                            batch_size=4, warmup=1, lr=3e-3, wise_alpha=alpha, val_every=3)
+        outs[alpha] = read_checkpoint(Trainer(opts, data, None, log=lambda r: None).train(tmp_path / f"{alpha}.pt"))[0]
+    moved = 0
+    for name, s in start.state_dict().items():
+        if s.is_floating_point():
+            torch.testing.assert_close(outs[0.25][name], s + 0.25 * (outs[1.0][name] - s))
+            moved += int(not torch.equal(outs[1.0][name], s))
+    assert moved > 10
