@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from endodepth.errors import UsageError
-from endodepth.train.datasets import FrameSet, SynthRecipe
+from endodepth.train.datasets import FrameSet, FrameSets, SynthRecipe
 from endodepth.train.trainer import Trainer, TrainOptions
 
 DOMAINS = ("laparoscopy", "colonoscopy", "sinus")
@@ -106,3 +106,14 @@ def test_recipe_draws_domains_in_turn_and_old_sets_still_match(tmp_path):
     old = {k: v for k, v in SynthRecipe().__dict__.items() if k not in ("version", "domains")}
     (folder / "meta.json").write_text(json.dumps({"recipe": old}))
     assert is_rendered(folder, SynthRecipe()) and not is_rendered(folder, SynthRecipe(domains=DOMAINS))
+
+
+def test_several_sets_know_their_frames_domains_in_batch_order(tmp_path):
+    a, _ = _domain_set(tmp_path / "a"), _domain_set(tmp_path / "b")
+    b = FrameSet(tmp_path / "b", np.arange(1, 6))
+    both = FrameSets([a, b])
+    picks = np.array([8, 0, 4, 3])  # a's 0, 3, 4 and b's own 2 (stored frame 3)
+    _, depth = both.batch(picks)
+    domains = both.domains_of(picks)
+    assert domains == ["laparoscopy", "laparoscopy", "colonoscopy", "laparoscopy"]
+    assert [round(float(np.nanmedian(d))) for d in depth] == [DEPTHS[d] for d in domains]
