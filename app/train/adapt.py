@@ -39,6 +39,7 @@ from endodepth.io.source import Source
 from endodepth.kinds import RELATIVE_INVERSE
 from endodepth.models.adapted import NAME as ADAPTED
 from endodepth.models.adapters import save_adapters
+from endodepth.models.checkpoint import save_checkpoint
 from endodepth.train.augment import augment
 from endodepth.train.photometric import self_supervised_loss
 from endodepth.train.pose_net import LearnedIntrinsics, PoseNet
@@ -48,6 +49,7 @@ from endodepth.train.pseudo_labels import (
     pseudo_label_loss,
     pseudo_labels,
 )
+from endodepth.train.stages import stage2_optimizer, subspace_counts
 from endodepth.train.stereo_term import WEIGHT as STEREO_WEIGHT
 from endodepth.train.stereo_term import StereoViews, small_pair
 
@@ -85,6 +87,9 @@ class AdaptOptions:
     learn_intrinsics: bool | None = None  # mono: learn the clip's K (None: when the source has no calibration)
     rank: int = 4
     alpha: float = 4.0
+    stage: int = 1  # 2: then fold the adapters and train all weights (train.stages' GaLoreAdamW stage)
+    stage2_steps: int | None = None  # None: half the adapter steps
+    stage2_lr: float = 2e-4
     eval_frames: int = 40
     seed: int = 0
     device: str = "cpu"
@@ -194,6 +199,7 @@ class AdaptJob:
         self.teacher = teacher if teacher is not None else self._teacher()
         self.model = models.create(ADAPTED, base=self.opt.model, rank=self.opt.rank, alpha=self.opt.alpha,
                                    device=self.opt.device)
+        self.adapter_parameters = self.model.num_parameters(trainable_only=True)
         self.steps = self.opt.steps or DEFAULT_STEPS[self.objective]
         self.batch_size = self.opt.batch_size or DEFAULT_BATCH[self.objective]
 
@@ -286,7 +292,10 @@ class AdaptJob:
         seconds = time.perf_counter() - t0
         card = self._card(curve, before, after, seconds)
         self._check_cancel()
-        save_adapters(self.model, self.out)
+        if self.stage2_steps:
+            save_checkpoint(self.model.state_dict(), self.out, self.model.name, self.model.options)
+        else:
+            save_adapters(self.model, self.out)
         path = card_path(self.out)
         with atomic_write(path) as tmp:
             tmp.write_text(json.dumps(card, indent=2, default=str))
@@ -305,7 +314,7 @@ class AdaptJob:
     def _report(self, step: int, terms: dict) -> None:
         self._check_cancel()
         if self.progress is not None:
-            self.progress(step, self.steps, terms)
+            self.progress(step, self.steps + self.stage2_steps, terms)
 
     def _train_pseudo(self, rng: np.random.Generator) -> list[dict]:
         """Distil the teacher's labels (computed once at half the input size) into the adapters; objective
@@ -329,10 +338,9 @@ class AdaptJob:
         self._stage("training")
         rgb = np.stack(rgbs)
         views = StereoViews.build(pairs, first.stereo, first.size, self.opt.stereo_photometric) if stereo else None
-        optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
         maps = torch.cat([labels, weights], 1).permute(0, 2, 3, 1).numpy()
-        curve = []
-        for step in range(1, self.steps + 1):
+
+        def losses(train_depth: bool) -> dict[str, torch.Tensor]:
             picks = rng.choice(len(rgb), min(self.batch_size, len(rgb)), replace=False)
             x, target = augment(rgb[picks], maps[picks], rng, flips=not stereo)
             target = torch.from_numpy(np.ascontiguousarray(target)).permute(0, 3, 1, 2).to(self.model.device)
@@ -340,10 +348,9 @@ class AdaptJob:
             terms = pseudo_label_loss(depth, target[:, :1], target[:, 1:])
             if views is not None and views.weight > 0:
                 terms["stereo_photometric"] = views.loss(depth, target[:, :1], target[:, 1:], picks)
-            self._step(optimizer, sum(terms.values()), self._scheduler_factor(step))
-            curve.append({k: float(v.detach()) for k, v in terms.items()})
-            self._report(step, curve[-1])
-        return curve
+            return terms
+
+        return self._optimise(losses)
 
     def _train_mono(self, rng: np.random.Generator) -> list[dict]:
         """Photometric self-supervision on triples; the first `pose_warmup` of the steps train only the pose network."""
@@ -360,29 +367,24 @@ class AdaptJob:
         learn = self.opt.learn_intrinsics
         learn = bool(getattr(self.source, "intrinsics_assumed", True)) if learn is None else learn
         intrinsics = LearnedIntrinsics(torch.from_numpy(K[0]), size).to(self.model.device) if learn else None
-        depth_opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
         pose_opt = torch.optim.AdamW([{"params": pose_net.parameters()}] + (
             [{"params": intrinsics.parameters(), "lr": INTRINSICS_LR}] if intrinsics is not None else []),
             lr=self.opt.pose_lr)
-        warmup = int(self.opt.pose_warmup * self.steps)
-        curve = []
-        for step in range(1, self.steps + 1):
+
+        def losses(train_depth: bool) -> dict[str, torch.Tensor]:
             picks = [centres[i] for i in rng.choice(len(centres), min(self.batch_size, len(centres)), replace=False)]
             target, prev, nxt = (self._tensor(rgb[[positions[i + d] for i in picks]]) for d in (0, -k, k))
             Ks = (intrinsics()[None].expand(len(picks), 3, 3) if intrinsics is not None
                   else torch.from_numpy(K[[positions[i] for i in picks]]).to(self.model.device))
-            with torch.set_grad_enabled(step > warmup):
+            with torch.set_grad_enabled(train_depth):
                 depth = self._depth(target, size)
             poses = [pose_net.transform(s, target) for s in (prev, nxt)]
             small = [F.interpolate(im, size=size, mode="area").contiguous() for im in (target, prev, nxt)]
             terms = self_supervised_loss(depth, small[0], small[1:], poses, Ks)
-            kept = terms.pop("kept")
-            loss = sum(terms.values())
-            pose_opt.zero_grad(set_to_none=True)
-            self._step(depth_opt, loss, self._scheduler_factor(step - warmup) if step > warmup else 0.0)
-            pose_opt.step()
-            curve.append({**{k_: float(v.detach()) for k_, v in terms.items()}, "kept": float(kept)})
-            self._report(step, curve[-1])
+            terms["_kept"] = terms.pop("kept")
+            return terms
+
+        curve = self._optimise(losses, pose_opt, warmup=int(self.opt.pose_warmup * self.steps))
         self.pose_parameters = sum(p.numel() for p in pose_net.parameters())
         if intrinsics is not None:  # the learnt K at the source's resolution
             W, H = self.source[self.train_indices[0]].size
@@ -394,17 +396,51 @@ class AdaptJob:
         x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.model.device).permute(0, 3, 1, 2).float() / 255.0
         return x.contiguous(memory_format=torch.channels_last)
 
-    def _scheduler_factor(self, step: int) -> float:
-        """Cosine decay of the adapters' rate from 1 to 0.1 over the steps that train them."""
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, self.steps))))
+    @property
+    def stage2_steps(self) -> int:
+        """Steps of the full-weight stage: 0 unless `stage` is 2 (then `stage2_steps`, default half the adapter steps)."""
+        if self.opt.stage != 2:
+            return 0
+        return self.opt.stage2_steps or max(1, self.steps // 2)
 
-    def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, factor: float) -> None:
-        """Backward and one step at `factor` times the base rate (0: gradients computed, adapters unmoved)."""
+    def _optimise(self, losses: Callable[[bool], dict[str, torch.Tensor]], side: torch.optim.Optimizer | None = None,
+                  warmup: int = 0) -> list[dict]:
+        """Stage 1: AdamW on the adapters (the first `warmup` steps move only `side`, e.g. the pose network);
+        with stage 2, then the folded weights under `train.stages.stage2_optimizer` (GaLoreAdamW). Terms
+        named `_x` are diagnostics, reported as `x` but not optimised. Returns the loss curve."""
+        curve = []
+        adapters = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
+        plan = [(adapters, self.opt.lr, range(1, self.steps + 1), warmup)]
+        for number, (optimizer, lr, steps, wait) in enumerate(plan, 1):
+            for step in steps:
+                terms = losses(step > wait)
+                loss = sum(v for name, v in terms.items() if not name.startswith("_"))
+                if side is not None:
+                    side.zero_grad(set_to_none=True)
+                factor = self._scheduler_factor(step - wait, len(steps) - wait) if step > wait else 0.0
+                self._step(optimizer, loss, lr * factor)
+                if side is not None:
+                    side.step()
+                curve.append({name.lstrip("_"): float(v.detach()) for name, v in terms.items()})
+                self._report(len(curve), curve[-1])
+            if number == 1 and self.stage2_steps:
+                self._stage("stage 2: all weights (GaLore)")
+                optimizer = stage2_optimizer(self.model, self.opt.stage2_lr)
+                plan.append((optimizer, self.opt.stage2_lr, range(1, self.stage2_steps + 1), 0))
+        return curve
+
+    @staticmethod
+    def _scheduler_factor(step: int, total: int) -> float:
+        """Cosine decay of a stage's rate from 1 to 0.1 over the `total` steps that train it."""
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total))))
+
+    def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, lr: float) -> None:
+        """Backward and one step at rate `lr` (0: gradients computed, the weights unmoved)."""
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if factor > 0:
+        if lr > 0:
             for group in optimizer.param_groups:
-                group["lr"] = self.opt.lr * factor
+                group["lr"] = lr
             optimizer.step()
 
     def _card(self, curve: list[dict], before: dict, after: dict, seconds: float) -> dict:
@@ -412,7 +448,7 @@ class AdaptJob:
         every = max(1, len(curve) // 50)
         loss_curve = [{"step": i + 1, **{k: round(float(np.mean([c[k] for c in curve[max(0, i + 1 - every):i + 1]])), 5)
                                          for k in curve[0]}} for i in range(every - 1, len(curve), every)]
-        trainable = self.model.num_parameters(trainable_only=True)
+        trainable = self.adapter_parameters
         card = {
             "model": ADAPTED, "base_model": self.opt.model, "source": str(self.source.path),
             "objective": self.objective,
@@ -421,10 +457,14 @@ class AdaptJob:
                        "first": self.train_indices[0], "last": self.train_indices[-1]},
             "intrinsics_assumed": bool(getattr(self.source, "intrinsics_assumed", True)),
             "learned_intrinsics": None if self.learned_K is None else np.round(self.learned_K, 3).tolist(),
-            "steps": self.steps, "batch_size": self.batch_size, "seconds": round(seconds, 1),
+            "steps": self.steps, "stage": 2 if self.stage2_steps else 1, "stage2_steps": self.stage2_steps,
+            "checkpoint": ("all weights (adapters folded, then trained under GaLoreAdamW)" if self.stage2_steps
+                           else f"adapters only, over {self.opt.model}"),
+            "batch_size": self.batch_size, "seconds": round(seconds, 1),
             "threads": torch.get_num_threads(), "peak_memory_mb": round(_peak_memory_mb()),
             "parameters": {"base": self.model.num_parameters() - trainable, "adapters": trainable,
-                           "pose_network": getattr(self, "pose_parameters", 0)},
+                           "pose_network": getattr(self, "pose_parameters", 0),
+                           **({"stage2": subspace_counts(self.model, 2)} if self.stage2_steps else {})},
             "options": asdict(self.opt), "loss_curve": loss_curve,
         }
         if before:

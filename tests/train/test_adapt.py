@@ -12,6 +12,7 @@ from endodepth.io.detect import open_source
 from endodepth.io.plain import write_plain
 from endodepth.kinds import finite_positive
 from endodepth.models import create
+from endodepth.models.checkpoint import read_checkpoint
 from endodepth.synth import render_sequence
 from endodepth.train.adapt import AdaptCancelled, AdaptJob, AdaptOptions, card_path, default_output
 from endodepth.train.pseudo_labels import TeacherLabel, model_teacher, pseudo_labels
@@ -103,6 +104,36 @@ def test_checkpoint_and_card_round_trip(clip, tmp_path):
     np.testing.assert_allclose(rebuilt.predict(rgb).output, job.model.predict(rgb).output, rtol=1e-5)
     base = create("default").predict(rgb).output
     assert not np.allclose(rebuilt.predict(rgb).output, base, rtol=1e-5)  # the adapters did learn something
+
+
+def test_stage_2_trains_all_weights_and_the_checkpoint_round_trips(clip, tmp_path):
+    out = tmp_path / "full.safetensors"
+    with open_source(clip) as source:
+        job = AdaptJob(source, out, AdaptOptions(objective="mono", steps=2, stage=2, stage2_steps=3, frames=(0, 4),
+                                                 batch_size=2, eval_frames=1, pose_warmup=0.0))
+        steps = []
+        job.progress = lambda step, total, terms: steps.append((step, total))
+        result = job.run()
+        rgb = source[5].rgb
+    assert steps == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+    card = json.loads(card_path(out).read_text())
+    assert (card["stage"], card["steps"], card["stage2_steps"]) == (2, 2, 3) and "all weights" in card["checkpoint"]
+    assert len(result.card["loss_curve"]) == 5
+    assert card["parameters"]["stage2"]["total"] > card["parameters"]["adapters"]
+    tensors, info = read_checkpoint(out)
+    assert set(tensors) == set(job.model.state_dict()) and info["model"] == "lora-adapted"
+    base = create("default").state_dict()
+    moved = tensors["enc_0.1.weight"]  # a norm's weight: no adapter wraps it, only stage 2 trains it
+    assert not torch.allclose(moved, base["enc_0.1.weight"])
+    assert all(not v.any() for k, v in tensors.items() if "lora_B" in k)  # folded: the adapters are the identity
+    rebuilt = create(out)
+    np.testing.assert_allclose(rebuilt.predict(rgb).output, job.model.predict(rgb).output, rtol=1e-5)
+
+
+def test_stage_2_steps_need_stage_2(clip, tmp_path, capsys):
+    rc = main(["adapt", str(clip), "--out", str(tmp_path / "x.safetensors"), "--stage2-steps", "5"])
+    assert rc == 2 and "--stage2-steps goes with --stage 2" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cancel_writes_nothing(clip, tmp_path):
