@@ -42,6 +42,7 @@ from endodepth.models.adapters import save_adapters
 from endodepth.models.checkpoint import save_checkpoint
 from endodepth.train.augment import augment
 from endodepth.train.photometric import self_supervised_loss
+from endodepth.train.losses import silog
 from endodepth.train.pose_net import LearnedIntrinsics, PoseNet
 from endodepth.train.pseudo_labels import (
     Teacher,
@@ -52,10 +53,12 @@ from endodepth.train.pseudo_labels import (
 from endodepth.train.stages import stage2_optimizer, subspace_counts
 from endodepth.train.stereo_term import WEIGHT as STEREO_WEIGHT
 from endodepth.train.stereo_term import StereoViews, small_pair
+from endodepth.vis.masks import specular_mask
 
 OBJECTIVES = ("auto", "stereo", "mono", "pseudo")
 INTRINSICS_LR = 2e-3  # mono: of the learnt K's four numbers (log focal scales, bounded principal point)
 STEREO_TEACHER = "stereo"  # the registered stereo model, the teacher of objective stereo
+ANCHOR = 0.1  # default weight of the anchor term: the base's own depth where no label vouches for a pixel
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
 # Defaults sized for <= 5 min on 2 CPU cores with the bundled model on a 10-300 frame clip (README, "Adapt").
 DEFAULT_STEPS = {"mono": 200, "pseudo": 200, "stereo": 200}
@@ -84,6 +87,8 @@ class AdaptOptions:
     pose_warmup: float = 0.2  # mono: fraction of the steps that train only the pose network
     frame_step: int = 1  # mono: distance between the frames of a triple
     stereo_photometric: float = STEREO_WEIGHT  # stereo: weight of the left-right photometric term
+    anchor: float = ANCHOR  # weight of the pull toward the base model's depth (scale-free), 0: none
+    mask_specular: bool = True  # leave specular highlights out of the labels and the photometric terms
     learn_intrinsics: bool | None = None  # mono: learn the clip's K (None: when the source has no calibration)
     rank: int = 4
     alpha: float = 4.0
@@ -272,6 +277,15 @@ class AdaptJob:
         depth = F.interpolate(depth, size=size, mode="bilinear", align_corners=False)
         return (depth / depth.mean((2, 3), keepdim=True)).clamp(1e-2, 1e2)
 
+    @torch.no_grad()
+    def _base_depth(self, rgb: np.ndarray, size: tuple[int, int], batch: int = 16) -> torch.Tensor:
+        """The model's depth before adapting (N, 1, h, w) at `size` for uint8 frames (N, h, w, 3): the anchor's target."""
+        return torch.cat([self._depth(self._tensor(rgb[i:i + batch]), size) for i in range(0, len(rgb), batch)]).cpu()
+
+    def _anchor(self, depth: torch.Tensor, base: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """`anchor` x the scale-free (SILog at variance focus 1) log distance of the depth to the base's, per pixel weighted."""
+        return self.opt.anchor * silog(depth.clamp_min(1e-6).log(), base.clamp_min(1e-6).log(), weight, 1.0)
+
     def _load(self) -> tuple[np.ndarray, np.ndarray]:
         """Training frames at the model's input size (N, h, w, 3) uint8, and their K (N, 3, 3)."""
         rgbs, Ks = zip(*(_rgb_small(self.source[i], self.model.input_size) for i in self.train_indices))
@@ -334,20 +348,23 @@ class AdaptJob:
 
         count = len(self.train_indices)
         labels, weights = pseudo_labels(frames(), self.teacher, size,
-                                        lambda i: self._stage(f"teacher labels {i}/{count}"))
+                                        lambda i: self._stage(f"teacher labels {i}/{count}"), self.opt.mask_specular)
         self._stage("training")
         rgb = np.stack(rgbs)
-        views = StereoViews.build(pairs, first.stereo, first.size, self.opt.stereo_photometric) if stereo else None
-        maps = torch.cat([labels, weights], 1).permute(0, 2, 3, 1).numpy()
+        views = (StereoViews.build(pairs, first.stereo, first.size, self.opt.stereo_photometric, self.opt.mask_specular)
+                 if stereo else None)
+        maps = torch.cat([labels, weights, self._base_depth(rgb, size)], 1).permute(0, 2, 3, 1).numpy()
 
         def losses(train_depth: bool) -> dict[str, torch.Tensor]:
             picks = rng.choice(len(rgb), min(self.batch_size, len(rgb)), replace=False)
             x, target = augment(rgb[picks], maps[picks], rng, flips=not stereo)
             target = torch.from_numpy(np.ascontiguousarray(target)).permute(0, 3, 1, 2).to(self.model.device)
             depth = self._depth(self._tensor(x), size)
-            terms = pseudo_label_loss(depth, target[:, :1], target[:, 1:])
+            terms = pseudo_label_loss(depth, target[:, :1], target[:, 1:2])
+            if self.opt.anchor > 0:  # where the teacher is unsure or silent, stay near the base's shape
+                terms["anchor"] = self._anchor(depth, target[:, 2:], 1.0 - target[:, 1:2])
             if views is not None and views.weight > 0:
-                terms["stereo_photometric"] = views.loss(depth, target[:, :1], target[:, 1:], picks)
+                terms["stereo_photometric"] = views.loss(depth, target[:, :1], target[:, 1:2], picks)
             return terms
 
         return self._optimise(losses)
@@ -356,13 +373,18 @@ class AdaptJob:
         """Photometric self-supervision on triples; the first `pose_warmup` of the steps train only the pose network."""
         self._stage("loading frames")
         rgb, K = self._load()
+        keep = None
+        if self.opt.mask_specular:  # off the highlights at the input size, then at the loss size (any highlight pixel)
+            spec = torch.from_numpy(np.stack([specular_mask(im, dilate=1) for im in rgb]))[:, None].float()
+            keep = F.max_pool2d(spec, 2) == 0
+        h, w = self.model.input_size
+        size = (h // 2, w // 2)  # the loss works at half the input size (the depth is a quarter)
+        base = self._base_depth(rgb, size) if self.opt.anchor > 0 else None
         self._stage("training")
         k = self.opt.frame_step
         positions = {idx: p for p, idx in enumerate(self.train_indices)}
         centres = [i for i in self.train_indices if i - k in positions and i + k in positions]
         pose_net = PoseNet().to(self.model.device)
-        h, w = self.model.input_size
-        size = (h // 2, w // 2)  # the loss works at half the input size (the depth is a quarter)
         K = K * np.array([[0.5], [0.5], [1.0]], np.float32)
         learn = self.opt.learn_intrinsics
         learn = bool(getattr(self.source, "intrinsics_assumed", True)) if learn is None else learn
@@ -380,8 +402,12 @@ class AdaptJob:
                 depth = self._depth(target, size)
             poses = [pose_net.transform(s, target) for s in (prev, nxt)]
             small = [F.interpolate(im, size=size, mode="area").contiguous() for im in (target, prev, nxt)]
-            terms = self_supervised_loss(depth, small[0], small[1:], poses, Ks)
+            mask = None if keep is None else keep[[positions[i] for i in picks]].to(self.model.device)
+            terms = self_supervised_loss(depth, small[0], small[1:], poses, Ks, mask=mask)
             terms["_kept"] = terms.pop("kept")
+            if base is not None:
+                prior = base[[positions[i] for i in picks]].to(self.model.device)
+                terms["anchor"] = self._anchor(depth, prior, torch.ones_like(prior))
             return terms
 
         curve = self._optimise(losses, pose_opt, warmup=int(self.opt.pose_warmup * self.steps))
