@@ -225,3 +225,34 @@ def test_mono_learns_the_intrinsics_of_a_source_without_calibration(tmp_path):
     assert card["intrinsics_assumed"] and learned.shape == (3, 3)
     np.testing.assert_allclose(learned, assumed, rtol=0.05, atol=0.6)  # 4 steps move it a little from the assumption
     assert not np.allclose(learned, assumed, rtol=1e-6, atol=1e-4)
+
+
+def test_specular_highlights_get_no_label_weight(one_frame):
+    with open_source(one_frame) as source:
+        frame = source[0]
+    frame.rgb = frame.rgb.copy()
+    frame.rgb[:, : W // 2] = np.minimum(frame.rgb[:, : W // 2], 150)  # no highlight on the left half
+    frame.rgb[20:30, 10:20] = 255  # one highlight there
+
+    def flat(_frame):
+        return TeacherLabel(np.full((H, W), 50.0, np.float32), None, np.ones((H, W), bool))
+
+    _, plain = pseudo_labels([frame], flat, (H, W))
+    _, masked = pseudo_labels([frame], flat, (H, W), mask_specular=True)
+    assert torch.all(plain == 1)
+    assert torch.all(masked[0, 0, 20:30, 10:20] == 0)
+    left = masked[0, 0, :, : W // 2 - 3]  # the right half's own highlights grow 2 pixels into it
+    assert torch.all(left[:17] == 1) and torch.all(left[33:] == 1)
+
+
+def test_the_anchor_is_zero_until_the_adapters_move_and_scale_free(clip, tmp_path):
+    with open_source(clip) as source:
+        job = AdaptJob(source, tmp_path / "a.safetensors", AdaptOptions(objective="mono", steps=4, frames=(0, 4),
+                                                                        batch_size=2, eval_frames=1, pose_warmup=0.0))
+        curve = []
+        job.progress = lambda step, total, terms: curve.append(terms["anchor"])
+        job.run()
+    assert curve[0] < 1e-4 < curve[-1]  # the first step sees the base itself; later ones a moved model
+    base = torch.rand(2, 1, 8, 8) + 0.5
+    assert float(job._anchor(3.0 * base, base, torch.ones_like(base))) < 1e-4  # blind to scale
+    assert float(job._anchor(base * torch.exp(0.1 * torch.randn_like(base)), base, torch.ones_like(base))) > 1e-3
