@@ -13,6 +13,7 @@ from tqdm import tqdm
 from endodepth.errors import UsageError
 from endodepth.io.detect import open_source
 from endodepth.train.adapt import (
+    ANCHOR,
     DEFAULT_BATCH,
     DEFAULT_STEPS,
     OBJECTIVES,
@@ -43,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frame-step", type=int, default=_DEFAULTS.frame_step, help="mono: frames between t and t±1")
     p.add_argument("--batch-size", type=int, help=f"frames per step (default: {_per_objective(DEFAULT_BATCH)})")
     p.add_argument("--lr", type=float, default=_DEFAULTS.lr, help="adapters' learning rate")
+    p.add_argument("--anchor", type=float,
+                   help="weight of the pull toward the base model's own depth where no label vouches for a pixel "
+                        f"(mono: everywhere; default: {_per_objective(ANCHOR)})")
     p.add_argument("--rank", type=int, default=_DEFAULTS.rank, help="LoRA rank")
     p.add_argument("--stage", type=int, choices=(1, 2), default=_DEFAULTS.stage,
                    help="2: after the adapters, fold them and train all weights for --stage2-steps more steps "
@@ -55,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
 
 
-def _per_objective(values: dict[str, int]) -> str:
+def _per_objective(values: dict[str, float]) -> str:
     """`200 mono, 200 pseudo, 200 stereo` for a dict of per-objective defaults."""
     return ", ".join(f"{v} {k}" for k, v in sorted(values.items()))
 
@@ -71,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             model=args.model, objective=args.objective, teacher=args.teacher, steps=args.steps,
             frames=parse_range(args.frames, len(source)) if args.frames else None, max_frames=args.max_frames,
             frame_step=args.frame_step, batch_size=args.batch_size, lr=args.lr, rank=args.rank, seed=args.seed,
-            stage=args.stage, stage2_steps=args.stage2_steps, stage2_lr=args.stage2_lr,
+            anchor=args.anchor, stage=args.stage, stage2_steps=args.stage2_steps, stage2_lr=args.stage2_lr,
             device=args.device,
         )
         job = AdaptJob(source, args.out, options)

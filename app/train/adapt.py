@@ -58,7 +58,9 @@ from endodepth.vis.masks import specular_mask
 OBJECTIVES = ("auto", "stereo", "mono", "pseudo")
 INTRINSICS_LR = 2e-3  # mono: of the learnt K's four numbers (log focal scales, bounded principal point)
 STEREO_TEACHER = "stereo"  # the registered stereo model, the teacher of objective stereo
-ANCHOR = 0.1  # default weight of the anchor term: the base's own depth where no label vouches for a pixel
+# Default weight of the anchor term (the base's own depth where no label vouches for a pixel). Off for mono: its
+# pull does not shrink with the distance (SILog's square root), and at 0.1 it held mono's depth at the base's.
+ANCHOR = {"mono": 0.0, "pseudo": 0.1, "stereo": 0.1}
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
 # Defaults sized for <= 5 min on 2 CPU cores with the bundled model on a 10-300 frame clip (README, "Adapt").
 DEFAULT_STEPS = {"mono": 200, "pseudo": 200, "stereo": 200}
@@ -87,7 +89,7 @@ class AdaptOptions:
     pose_warmup: float = 0.2  # mono: fraction of the steps that train only the pose network
     frame_step: int = 1  # mono: distance between the frames of a triple
     stereo_photometric: float = STEREO_WEIGHT  # stereo: weight of the left-right photometric term
-    anchor: float = ANCHOR  # weight of the pull toward the base model's depth (scale-free), 0: none
+    anchor: float | None = None  # weight of the pull toward the base model's depth (scale-free); None: ANCHOR
     mask_specular: bool = True  # leave specular highlights out of the labels and the photometric terms
     learn_intrinsics: bool | None = None  # mono: learn the clip's K (None: when the source has no calibration)
     rank: int = 4
@@ -207,6 +209,7 @@ class AdaptJob:
         self.adapter_parameters = self.model.num_parameters(trainable_only=True)
         self.steps = self.opt.steps or DEFAULT_STEPS[self.objective]
         self.batch_size = self.opt.batch_size or DEFAULT_BATCH[self.objective]
+        self.anchor = ANCHOR[self.objective] if self.opt.anchor is None else self.opt.anchor
 
     def cancel(self) -> None:
         """Ask the running job to stop at the next step (it raises AdaptCancelled, writing nothing)."""
@@ -284,7 +287,7 @@ class AdaptJob:
 
     def _anchor(self, depth: torch.Tensor, base: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """`anchor` x the scale-free (SILog at variance focus 1) log distance of the depth to the base's, per pixel weighted."""
-        return self.opt.anchor * silog(depth.clamp_min(1e-6).log(), base.clamp_min(1e-6).log(), weight, 1.0)
+        return self.anchor * silog(depth.clamp_min(1e-6).log(), base.clamp_min(1e-6).log(), weight, 1.0)
 
     def _load(self) -> tuple[np.ndarray, np.ndarray]:
         """Training frames at the model's input size (N, h, w, 3) uint8, and their K (N, 3, 3)."""
@@ -361,7 +364,7 @@ class AdaptJob:
             target = torch.from_numpy(np.ascontiguousarray(target)).permute(0, 3, 1, 2).to(self.model.device)
             depth = self._depth(self._tensor(x), size)
             terms = pseudo_label_loss(depth, target[:, :1], target[:, 1:2])
-            if self.opt.anchor > 0:  # where the teacher is unsure or silent, stay near the base's shape
+            if self.anchor > 0:  # where the teacher is unsure or silent, stay near the base's shape
                 terms["anchor"] = self._anchor(depth, target[:, 2:], 1.0 - target[:, 1:2])
             if views is not None and views.weight > 0:
                 terms["stereo_photometric"] = views.loss(depth, target[:, :1], target[:, 1:2], picks)
@@ -379,7 +382,7 @@ class AdaptJob:
             keep = F.max_pool2d(spec, 2) == 0
         h, w = self.model.input_size
         size = (h // 2, w // 2)  # the loss works at half the input size (the depth is a quarter)
-        base = self._base_depth(rgb, size) if self.opt.anchor > 0 else None
+        base = self._base_depth(rgb, size) if self.anchor > 0 else None
         self._stage("training")
         k = self.opt.frame_step
         positions = {idx: p for p, idx in enumerate(self.train_indices)}

@@ -247,7 +247,7 @@ def test_specular_highlights_get_no_label_weight(one_frame):
 
 def test_the_anchor_is_zero_until_the_adapters_move_and_scale_free(clip, tmp_path):
     with open_source(clip) as source:
-        job = AdaptJob(source, tmp_path / "a.safetensors", AdaptOptions(objective="mono", steps=4, frames=(0, 4),
+        job = AdaptJob(source, tmp_path / "a.safetensors", AdaptOptions(objective="mono", steps=4, frames=(0, 4), anchor=0.1,
                                                                         batch_size=2, eval_frames=1, pose_warmup=0.0))
         curve = []
         job.progress = lambda step, total, terms: curve.append(terms["anchor"])
