@@ -19,9 +19,8 @@ from endodepth.train.adapt import (
     OBJECTIVES,
     AdaptJob,
     AdaptOptions,
-    check_output,
-    parse_range,
 )
+from endodepth.train.adapt_files import check_output, parse_range
 
 _DEFAULTS = AdaptOptions()
 

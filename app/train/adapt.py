@@ -4,9 +4,8 @@ Objectives (none reads ground truth; held-out frames are never trained on):
 - `pseudo`: a teacher's depth (another model) as confidence-weighted, scale-invariant labels;
 - `stereo`: the same with the stereo depth of the left/right views as the teacher (metric), plus the
   left-right photometric loss of the right view warped into the left by the student's depth (`train.stereo_term`);
-- `mono`: monodepth2's self-supervised photometric loss on frame triples (t-1, t, t+1) with a
-  pose network trained alongside, through the source's intrinsics (learnt with them when the
-  source has no calibration).
+- `mono`: monodepth2's photometric loss on frame triples (t-1, t, t+1) with a pose network trained
+  alongside, through the source's intrinsics (learnt with them when the source has no calibration).
 The job is Qt-free: a progress callback reports each step and `cancel()` stops it before any
 file is written. When the source has ground truth, abs_rel before and after is measured on the
 frames outside the training range (or on the training frames, labelled so, when none are held out).
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import resource
 import sys
 import threading
@@ -40,9 +38,10 @@ from endodepth.kinds import RELATIVE_INVERSE
 from endodepth.models.adapted import NAME as ADAPTED
 from endodepth.models.adapters import save_adapters
 from endodepth.models.checkpoint import save_checkpoint
+from endodepth.train.adapt_files import card_path, check_output, thinned
 from endodepth.train.augment import augment
-from endodepth.train.photometric import self_supervised_loss
 from endodepth.train.losses import silog
+from endodepth.train.photometric import self_supervised_loss
 from endodepth.train.pose_net import LearnedIntrinsics, PoseNet
 from endodepth.train.pseudo_labels import (
     Teacher,
@@ -58,10 +57,8 @@ from endodepth.vis.masks import specular_mask
 OBJECTIVES = ("auto", "stereo", "mono", "pseudo")
 INTRINSICS_LR = 2e-3  # mono: of the learnt K's four numbers (log focal scales, bounded principal point)
 STEREO_TEACHER = "stereo"  # the registered stereo model, the teacher of objective stereo
-# Default weight of the anchor term (the base's own depth where no label vouches for a pixel). Off for mono: its
-# pull does not shrink with the distance (SILog's square root), and at 0.1 it held mono's depth at the base's.
+# The anchor's default weight; off for mono, where (SILog's square root does not fade) 0.1 held the base's depth.
 ANCHOR = {"mono": 0.0, "pseudo": 0.1, "stereo": 0.1}
-CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
 # Defaults sized for <= 5 min on 2 CPU cores with the bundled model on a 10-300 frame clip (README, "Adapt").
 DEFAULT_STEPS = {"mono": 200, "pseudo": 200, "stereo": 200}
 DEFAULT_BATCH = {"mono": 4, "pseudo": 6, "stereo": 6}
@@ -111,46 +108,6 @@ class AdaptResult:
     card: dict = field(default_factory=dict)
 
 
-def card_path(checkpoint: str | Path) -> Path:
-    """Where the JSON card of an adapted checkpoint lives: `<checkpoint>.card.json`."""
-    checkpoint = Path(checkpoint)
-    return checkpoint.with_name(checkpoint.name + ".card.json")
-
-
-def check_output(out: Path) -> None:
-    """InputError unless `out` can be a checkpoint file: not a folder, a known suffix."""
-    if out.is_dir():
-        raise InputError(out, "is a folder; --out names the checkpoint file to write (e.g. adapted.safetensors)")
-    if out.suffix not in CHECKPOINT_SUFFIXES:
-        raise InputError(out, f"checkpoint must end in {', '.join(CHECKPOINT_SUFFIXES)}")
-
-
-def default_output(source_path: str | Path, fallback: Path | None = None) -> Path:
-    """Where an adapted checkpoint goes by default: beside the video (or folder), named after it,
-    `<name>.adapted.safetensors` (`-2`, `-3`... when taken); in `fallback` when that folder is read-only."""
-    source_path = Path(source_path).resolve()
-    folder = source_path.parent
-    if not os.access(folder, os.W_OK):
-        folder = fallback or Path.home() / "endodepth-models"
-    stem = source_path.stem if source_path.is_file() else source_path.name
-    candidates = (folder / f"{stem}.adapted{'' if n == 1 else f'-{n}'}.safetensors" for n in range(1, 1000))
-    return next(p for p in candidates if not p.exists())
-
-
-def parse_range(text: str, count: int) -> tuple[int, int]:
-    """`A:B` (either side may be empty) as a clipped [A, B) range of `count` frames; bad text -> EndoDepthError."""
-    a, sep, b = text.partition(":")
-    try:
-        start = int(a) if a else 0
-        stop = int(b) if b else count
-    except ValueError:
-        raise EndoDepthError(f"--frames {text!r}: expected A:B with frame numbers, e.g. 0:100") from None
-    start, stop = max(0, start), min(count, stop)
-    if not sep or stop <= start:
-        raise EndoDepthError(f"--frames {text!r}: expected A:B with A < B inside the source's {count} frames")
-    return start, stop
-
-
 def resolve_objective(objective: str, source: Source) -> str:
     """`auto` -> `stereo` when the source's frames carry a right view, else `mono`."""
     if objective not in OBJECTIVES:
@@ -172,13 +129,6 @@ def _rgb_small(frame: Frame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndar
     rgb = cv2.resize(frame.rgb, (w, h), interpolation=cv2.INTER_AREA)
     K = np.diag([w / W, h / H, 1.0]) @ np.asarray(frame.K, np.float64)
     return rgb, K
-
-
-def _thinned(indices: range, limit: int) -> list[int]:
-    """`indices`, or `limit` of them evenly spread when there are more."""
-    if len(indices) <= limit:
-        return list(indices)
-    return [indices[i] for i in np.linspace(0, len(indices) - 1, limit).round().astype(int)]
 
 
 def _peak_memory_mb() -> float:
@@ -227,12 +177,12 @@ class AdaptJob:
             raise InputError(self.source.path, "objective stereo needs a stereo source (left and right views); "
                              "this one is mono: use --objective mono or pseudo")
         if self.objective != "mono":
-            return _thinned(range(start, stop), self.opt.max_frames)
+            return thinned(range(start, stop), self.opt.max_frames)
         k = self.opt.frame_step
         if stop - start < 2 * k + 1:
             raise InputError(self.source.path, f"objective mono needs at least {2 * k + 1} frames in the "
                              f"training range (frame step {k}), it has {stop - start}")
-        centres = _thinned(range(start + k, stop - k), max(1, self.opt.max_frames // 3))
+        centres = thinned(range(start + k, stop - k), max(1, self.opt.max_frames // 3))
         return sorted({c + d for c in centres for d in (-k, 0, k)})
 
     def _teacher(self) -> Teacher | None:
@@ -282,11 +232,11 @@ class AdaptJob:
 
     @torch.no_grad()
     def _base_depth(self, rgb: np.ndarray, size: tuple[int, int], batch: int = 16) -> torch.Tensor:
-        """The model's depth before adapting (N, 1, h, w) at `size` for uint8 frames (N, h, w, 3): the anchor's target."""
+        """The depth before adapting (N, 1, h, w) at `size` of uint8 frames (N, h, w, 3): the anchor's target."""
         return torch.cat([self._depth(self._tensor(rgb[i:i + batch]), size) for i in range(0, len(rgb), batch)]).cpu()
 
     def _anchor(self, depth: torch.Tensor, base: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """`anchor` x the scale-free (SILog at variance focus 1) log distance of the depth to the base's, per pixel weighted."""
+        """`anchor` x the scale-free (SILog, variance focus 1) log distance to the base's depth, weighted per pixel."""
         return self.anchor * silog(depth.clamp_min(1e-6).log(), base.clamp_min(1e-6).log(), weight, 1.0)
 
     def _load(self) -> tuple[np.ndarray, np.ndarray]:
@@ -376,10 +326,8 @@ class AdaptJob:
         """Photometric self-supervision on triples; the first `pose_warmup` of the steps train only the pose network."""
         self._stage("loading frames")
         rgb, K = self._load()
-        keep = None
-        if self.opt.mask_specular:  # off the highlights at the input size, then at the loss size (any highlight pixel)
-            spec = torch.from_numpy(np.stack([specular_mask(im, dilate=1) for im in rgb]))[:, None].float()
-            keep = F.max_pool2d(spec, 2) == 0
+        spec = torch.from_numpy(np.stack([specular_mask(im, dilate=1) for im in rgb]))[:, None].float()
+        keep = F.max_pool2d(spec, 2) == 0 if self.opt.mask_specular else None  # off any highlight at the loss size
         h, w = self.model.input_size
         size = (h // 2, w // 2)  # the loss works at half the input size (the depth is a quarter)
         base = self._base_depth(rgb, size) if self.anchor > 0 else None
@@ -427,7 +375,7 @@ class AdaptJob:
 
     @property
     def stage2_steps(self) -> int:
-        """Steps of the full-weight stage: 0 unless `stage` is 2 (then `stage2_steps`, default half the adapter steps)."""
+        """Steps of the full-weight stage: 0 unless `stage` is 2 (then `stage2_steps`, default half of `steps`)."""
         if self.opt.stage != 2:
             return 0
         return self.opt.stage2_steps or max(1, self.steps // 2)

@@ -14,7 +14,8 @@ from endodepth.kinds import finite_positive
 from endodepth.models import create
 from endodepth.models.checkpoint import read_checkpoint
 from endodepth.synth import render_sequence
-from endodepth.train.adapt import AdaptCancelled, AdaptJob, AdaptOptions, card_path, default_output
+from endodepth.train.adapt import AdaptCancelled, AdaptJob, AdaptOptions
+from endodepth.train.adapt_files import card_path, default_output
 from endodepth.train.pseudo_labels import TeacherLabel, model_teacher, pseudo_labels
 
 W, H = 96, 80
