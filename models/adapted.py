@@ -2,7 +2,8 @@
 convolutions and linears.
 
 `endodepth adapt` writes these checkpoints: adapter tensors only, with the base named in the
-options, so `create(FILE)` rebuilds the base with its own weights and lays the adapters over it.
+options, so `create(FILE)` rebuilds the base with its own weights and lays the adapters over it
+(after `--stage 2` the file holds every weight, adapters folded, and overlays all of them).
 Adapters start as the identity (LoRA B = 0), so a fresh adapted model predicts what its base does.
 Depthwise (grouped) and transposed convolutions keep their weights: peft's LoRA does not wrap them.
 """

@@ -21,10 +21,9 @@ from endodepth.train.adapt import (
     AdaptCancelled,
     AdaptJob,
     AdaptOptions,
-    check_output,
-    default_output,
     resolve_objective,
 )
+from endodepth.train.adapt_files import check_output, default_output
 
 OBJECTIVE_CHOICES = ("stereo", "mono", "pseudo")
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.pth *.pt)"

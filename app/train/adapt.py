@@ -4,9 +4,8 @@ Objectives (none reads ground truth; held-out frames are never trained on):
 - `pseudo`: a teacher's depth (another model) as confidence-weighted, scale-invariant labels;
 - `stereo`: the same with the stereo depth of the left/right views as the teacher (metric), plus the
   left-right photometric loss of the right view warped into the left by the student's depth (`train.stereo_term`);
-- `mono`: monodepth2's self-supervised photometric loss on frame triples (t-1, t, t+1) with a
-  pose network trained alongside, through the source's intrinsics (learnt with them when the
-  source has no calibration).
+- `mono`: monodepth2's photometric loss on frame triples (t-1, t, t+1) with a pose network trained
+  alongside, through the source's intrinsics (learnt with them when the source has no calibration).
 The job is Qt-free: a progress callback reports each step and `cancel()` stops it before any
 file is written. When the source has ground truth, abs_rel before and after is measured on the
 frames outside the training range (or on the training frames, labelled so, when none are held out).
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import resource
 import sys
 import threading
@@ -39,7 +37,10 @@ from endodepth.io.source import Source
 from endodepth.kinds import RELATIVE_INVERSE
 from endodepth.models.adapted import NAME as ADAPTED
 from endodepth.models.adapters import save_adapters
+from endodepth.models.checkpoint import save_checkpoint
+from endodepth.train.adapt_files import card_path, check_output, thinned
 from endodepth.train.augment import augment
+from endodepth.train.losses import silog
 from endodepth.train.photometric import self_supervised_loss
 from endodepth.train.pose_net import LearnedIntrinsics, PoseNet
 from endodepth.train.pseudo_labels import (
@@ -48,13 +49,16 @@ from endodepth.train.pseudo_labels import (
     pseudo_label_loss,
     pseudo_labels,
 )
+from endodepth.train.stages import stage2_optimizer, subspace_counts
 from endodepth.train.stereo_term import WEIGHT as STEREO_WEIGHT
 from endodepth.train.stereo_term import StereoViews, small_pair
+from endodepth.vis.masks import specular_mask
 
 OBJECTIVES = ("auto", "stereo", "mono", "pseudo")
 INTRINSICS_LR = 2e-3  # mono: of the learnt K's four numbers (log focal scales, bounded principal point)
 STEREO_TEACHER = "stereo"  # the registered stereo model, the teacher of objective stereo
-CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
+# The anchor's default weight; off for mono, where (SILog's square root does not fade) 0.1 held the base's depth.
+ANCHOR = {"mono": 0.0, "pseudo": 0.1, "stereo": 0.1}
 # Defaults sized for <= 5 min on 2 CPU cores with the bundled model on a 10-300 frame clip (README, "Adapt").
 DEFAULT_STEPS = {"mono": 200, "pseudo": 200, "stereo": 200}
 DEFAULT_BATCH = {"mono": 4, "pseudo": 6, "stereo": 6}
@@ -82,9 +86,14 @@ class AdaptOptions:
     pose_warmup: float = 0.2  # mono: fraction of the steps that train only the pose network
     frame_step: int = 1  # mono: distance between the frames of a triple
     stereo_photometric: float = STEREO_WEIGHT  # stereo: weight of the left-right photometric term
+    anchor: float | None = None  # weight of the pull toward the base model's depth (scale-free); None: ANCHOR
+    mask_specular: bool = True  # leave specular highlights out of the labels and the photometric terms
     learn_intrinsics: bool | None = None  # mono: learn the clip's K (None: when the source has no calibration)
     rank: int = 4
     alpha: float = 4.0
+    stage: int = 1  # 2: then fold the adapters and train all weights (train.stages' GaLoreAdamW stage)
+    stage2_steps: int | None = None  # None: half the adapter steps
+    stage2_lr: float = 2e-4
     eval_frames: int = 40
     seed: int = 0
     device: str = "cpu"
@@ -97,46 +106,6 @@ class AdaptResult:
     checkpoint: Path
     card_path: Path
     card: dict = field(default_factory=dict)
-
-
-def card_path(checkpoint: str | Path) -> Path:
-    """Where the JSON card of an adapted checkpoint lives: `<checkpoint>.card.json`."""
-    checkpoint = Path(checkpoint)
-    return checkpoint.with_name(checkpoint.name + ".card.json")
-
-
-def check_output(out: Path) -> None:
-    """InputError unless `out` can be a checkpoint file: not a folder, a known suffix."""
-    if out.is_dir():
-        raise InputError(out, "is a folder; --out names the checkpoint file to write (e.g. adapted.safetensors)")
-    if out.suffix not in CHECKPOINT_SUFFIXES:
-        raise InputError(out, f"checkpoint must end in {', '.join(CHECKPOINT_SUFFIXES)}")
-
-
-def default_output(source_path: str | Path, fallback: Path | None = None) -> Path:
-    """Where an adapted checkpoint goes by default: beside the video (or folder), named after it,
-    `<name>.adapted.safetensors` (`-2`, `-3`... when taken); in `fallback` when that folder is read-only."""
-    source_path = Path(source_path).resolve()
-    folder = source_path.parent
-    if not os.access(folder, os.W_OK):
-        folder = fallback or Path.home() / "endodepth-models"
-    stem = source_path.stem if source_path.is_file() else source_path.name
-    candidates = (folder / f"{stem}.adapted{'' if n == 1 else f'-{n}'}.safetensors" for n in range(1, 1000))
-    return next(p for p in candidates if not p.exists())
-
-
-def parse_range(text: str, count: int) -> tuple[int, int]:
-    """`A:B` (either side may be empty) as a clipped [A, B) range of `count` frames; bad text -> EndoDepthError."""
-    a, sep, b = text.partition(":")
-    try:
-        start = int(a) if a else 0
-        stop = int(b) if b else count
-    except ValueError:
-        raise EndoDepthError(f"--frames {text!r}: expected A:B with frame numbers, e.g. 0:100") from None
-    start, stop = max(0, start), min(count, stop)
-    if not sep or stop <= start:
-        raise EndoDepthError(f"--frames {text!r}: expected A:B with A < B inside the source's {count} frames")
-    return start, stop
 
 
 def resolve_objective(objective: str, source: Source) -> str:
@@ -160,13 +129,6 @@ def _rgb_small(frame: Frame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndar
     rgb = cv2.resize(frame.rgb, (w, h), interpolation=cv2.INTER_AREA)
     K = np.diag([w / W, h / H, 1.0]) @ np.asarray(frame.K, np.float64)
     return rgb, K
-
-
-def _thinned(indices: range, limit: int) -> list[int]:
-    """`indices`, or `limit` of them evenly spread when there are more."""
-    if len(indices) <= limit:
-        return list(indices)
-    return [indices[i] for i in np.linspace(0, len(indices) - 1, limit).round().astype(int)]
 
 
 def _peak_memory_mb() -> float:
@@ -194,8 +156,10 @@ class AdaptJob:
         self.teacher = teacher if teacher is not None else self._teacher()
         self.model = models.create(ADAPTED, base=self.opt.model, rank=self.opt.rank, alpha=self.opt.alpha,
                                    device=self.opt.device)
+        self.adapter_parameters = self.model.num_parameters(trainable_only=True)
         self.steps = self.opt.steps or DEFAULT_STEPS[self.objective]
         self.batch_size = self.opt.batch_size or DEFAULT_BATCH[self.objective]
+        self.anchor = ANCHOR[self.objective] if self.opt.anchor is None else self.opt.anchor
 
     def cancel(self) -> None:
         """Ask the running job to stop at the next step (it raises AdaptCancelled, writing nothing)."""
@@ -213,12 +177,12 @@ class AdaptJob:
             raise InputError(self.source.path, "objective stereo needs a stereo source (left and right views); "
                              "this one is mono: use --objective mono or pseudo")
         if self.objective != "mono":
-            return _thinned(range(start, stop), self.opt.max_frames)
+            return thinned(range(start, stop), self.opt.max_frames)
         k = self.opt.frame_step
         if stop - start < 2 * k + 1:
             raise InputError(self.source.path, f"objective mono needs at least {2 * k + 1} frames in the "
                              f"training range (frame step {k}), it has {stop - start}")
-        centres = _thinned(range(start + k, stop - k), max(1, self.opt.max_frames // 3))
+        centres = thinned(range(start + k, stop - k), max(1, self.opt.max_frames // 3))
         return sorted({c + d for c in centres for d in (-k, 0, k)})
 
     def _teacher(self) -> Teacher | None:
@@ -266,6 +230,15 @@ class AdaptJob:
         depth = F.interpolate(depth, size=size, mode="bilinear", align_corners=False)
         return (depth / depth.mean((2, 3), keepdim=True)).clamp(1e-2, 1e2)
 
+    @torch.no_grad()
+    def _base_depth(self, rgb: np.ndarray, size: tuple[int, int], batch: int = 16) -> torch.Tensor:
+        """The depth before adapting (N, 1, h, w) at `size` of uint8 frames (N, h, w, 3): the anchor's target."""
+        return torch.cat([self._depth(self._tensor(rgb[i:i + batch]), size) for i in range(0, len(rgb), batch)]).cpu()
+
+    def _anchor(self, depth: torch.Tensor, base: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """`anchor` x the scale-free (SILog, variance focus 1) log distance to the base's depth, weighted per pixel."""
+        return self.anchor * silog(depth.clamp_min(1e-6).log(), base.clamp_min(1e-6).log(), weight, 1.0)
+
     def _load(self) -> tuple[np.ndarray, np.ndarray]:
         """Training frames at the model's input size (N, h, w, 3) uint8, and their K (N, 3, 3)."""
         rgbs, Ks = zip(*(_rgb_small(self.source[i], self.model.input_size) for i in self.train_indices))
@@ -286,7 +259,10 @@ class AdaptJob:
         seconds = time.perf_counter() - t0
         card = self._card(curve, before, after, seconds)
         self._check_cancel()
-        save_adapters(self.model, self.out)
+        if self.stage2_steps:
+            save_checkpoint(self.model.state_dict(), self.out, self.model.name, self.model.options)
+        else:
+            save_adapters(self.model, self.out)
         path = card_path(self.out)
         with atomic_write(path) as tmp:
             tmp.write_text(json.dumps(card, indent=2, default=str))
@@ -305,7 +281,7 @@ class AdaptJob:
     def _report(self, step: int, terms: dict) -> None:
         self._check_cancel()
         if self.progress is not None:
-            self.progress(step, self.steps, terms)
+            self.progress(step, self.steps + self.stage2_steps, terms)
 
     def _train_pseudo(self, rng: np.random.Generator) -> list[dict]:
         """Distil the teacher's labels (computed once at half the input size) into the adapters; objective
@@ -325,64 +301,67 @@ class AdaptJob:
 
         count = len(self.train_indices)
         labels, weights = pseudo_labels(frames(), self.teacher, size,
-                                        lambda i: self._stage(f"teacher labels {i}/{count}"))
+                                        lambda i: self._stage(f"teacher labels {i}/{count}"), self.opt.mask_specular)
         self._stage("training")
         rgb = np.stack(rgbs)
-        views = StereoViews.build(pairs, first.stereo, first.size, self.opt.stereo_photometric) if stereo else None
-        optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
-        maps = torch.cat([labels, weights], 1).permute(0, 2, 3, 1).numpy()
-        curve = []
-        for step in range(1, self.steps + 1):
+        views = (StereoViews.build(pairs, first.stereo, first.size, self.opt.stereo_photometric, self.opt.mask_specular)
+                 if stereo else None)
+        maps = torch.cat([labels, weights, self._base_depth(rgb, size)], 1).permute(0, 2, 3, 1).numpy()
+
+        def losses(train_depth: bool) -> dict[str, torch.Tensor]:
             picks = rng.choice(len(rgb), min(self.batch_size, len(rgb)), replace=False)
             x, target = augment(rgb[picks], maps[picks], rng, flips=not stereo)
             target = torch.from_numpy(np.ascontiguousarray(target)).permute(0, 3, 1, 2).to(self.model.device)
             depth = self._depth(self._tensor(x), size)
-            terms = pseudo_label_loss(depth, target[:, :1], target[:, 1:])
+            terms = pseudo_label_loss(depth, target[:, :1], target[:, 1:2])
+            if self.anchor > 0:  # where the teacher is unsure or silent, stay near the base's shape
+                terms["anchor"] = self._anchor(depth, target[:, 2:], 1.0 - target[:, 1:2])
             if views is not None and views.weight > 0:
-                terms["stereo_photometric"] = views.loss(depth, target[:, :1], target[:, 1:], picks)
-            self._step(optimizer, sum(terms.values()), self._scheduler_factor(step))
-            curve.append({k: float(v.detach()) for k, v in terms.items()})
-            self._report(step, curve[-1])
-        return curve
+                terms["stereo_photometric"] = views.loss(depth, target[:, :1], target[:, 1:2], picks)
+            return terms
+
+        return self._optimise(losses)
 
     def _train_mono(self, rng: np.random.Generator) -> list[dict]:
         """Photometric self-supervision on triples; the first `pose_warmup` of the steps train only the pose network."""
         self._stage("loading frames")
         rgb, K = self._load()
+        spec = torch.from_numpy(np.stack([specular_mask(im, dilate=1) for im in rgb]))[:, None].float()
+        keep = F.max_pool2d(spec, 2) == 0 if self.opt.mask_specular else None  # off any highlight at the loss size
+        h, w = self.model.input_size
+        size = (h // 2, w // 2)  # the loss works at half the input size (the depth is a quarter)
+        base = self._base_depth(rgb, size) if self.anchor > 0 else None
         self._stage("training")
         k = self.opt.frame_step
         positions = {idx: p for p, idx in enumerate(self.train_indices)}
         centres = [i for i in self.train_indices if i - k in positions and i + k in positions]
         pose_net = PoseNet().to(self.model.device)
-        h, w = self.model.input_size
-        size = (h // 2, w // 2)  # the loss works at half the input size (the depth is a quarter)
         K = K * np.array([[0.5], [0.5], [1.0]], np.float32)
         learn = self.opt.learn_intrinsics
         learn = bool(getattr(self.source, "intrinsics_assumed", True)) if learn is None else learn
         intrinsics = LearnedIntrinsics(torch.from_numpy(K[0]), size).to(self.model.device) if learn else None
-        depth_opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
         pose_opt = torch.optim.AdamW([{"params": pose_net.parameters()}] + (
             [{"params": intrinsics.parameters(), "lr": INTRINSICS_LR}] if intrinsics is not None else []),
             lr=self.opt.pose_lr)
-        warmup = int(self.opt.pose_warmup * self.steps)
-        curve = []
-        for step in range(1, self.steps + 1):
+
+        def losses(train_depth: bool) -> dict[str, torch.Tensor]:
             picks = [centres[i] for i in rng.choice(len(centres), min(self.batch_size, len(centres)), replace=False)]
             target, prev, nxt = (self._tensor(rgb[[positions[i + d] for i in picks]]) for d in (0, -k, k))
             Ks = (intrinsics()[None].expand(len(picks), 3, 3) if intrinsics is not None
                   else torch.from_numpy(K[[positions[i] for i in picks]]).to(self.model.device))
-            with torch.set_grad_enabled(step > warmup):
+            with torch.set_grad_enabled(train_depth):
                 depth = self._depth(target, size)
             poses = [pose_net.transform(s, target) for s in (prev, nxt)]
             small = [F.interpolate(im, size=size, mode="area").contiguous() for im in (target, prev, nxt)]
-            terms = self_supervised_loss(depth, small[0], small[1:], poses, Ks)
-            kept = terms.pop("kept")
-            loss = sum(terms.values())
-            pose_opt.zero_grad(set_to_none=True)
-            self._step(depth_opt, loss, self._scheduler_factor(step - warmup) if step > warmup else 0.0)
-            pose_opt.step()
-            curve.append({**{k_: float(v.detach()) for k_, v in terms.items()}, "kept": float(kept)})
-            self._report(step, curve[-1])
+            mask = None if keep is None else keep[[positions[i] for i in picks]].to(self.model.device)
+            terms = self_supervised_loss(depth, small[0], small[1:], poses, Ks, mask=mask)
+            terms["_kept"] = terms.pop("kept")
+            if base is not None:
+                prior = base[[positions[i] for i in picks]].to(self.model.device)
+                terms["anchor"] = self._anchor(depth, prior, torch.ones_like(prior))
+            return terms
+
+        curve = self._optimise(losses, pose_opt, warmup=int(self.opt.pose_warmup * self.steps))
         self.pose_parameters = sum(p.numel() for p in pose_net.parameters())
         if intrinsics is not None:  # the learnt K at the source's resolution
             W, H = self.source[self.train_indices[0]].size
@@ -394,17 +373,51 @@ class AdaptJob:
         x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.model.device).permute(0, 3, 1, 2).float() / 255.0
         return x.contiguous(memory_format=torch.channels_last)
 
-    def _scheduler_factor(self, step: int) -> float:
-        """Cosine decay of the adapters' rate from 1 to 0.1 over the steps that train them."""
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, self.steps))))
+    @property
+    def stage2_steps(self) -> int:
+        """Steps of the full-weight stage: 0 unless `stage` is 2 (then `stage2_steps`, default half of `steps`)."""
+        if self.opt.stage != 2:
+            return 0
+        return self.opt.stage2_steps or max(1, self.steps // 2)
 
-    def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, factor: float) -> None:
-        """Backward and one step at `factor` times the base rate (0: gradients computed, adapters unmoved)."""
+    def _optimise(self, losses: Callable[[bool], dict[str, torch.Tensor]], side: torch.optim.Optimizer | None = None,
+                  warmup: int = 0) -> list[dict]:
+        """Stage 1: AdamW on the adapters (the first `warmup` steps move only `side`, e.g. the pose network);
+        with stage 2, then the folded weights under `train.stages.stage2_optimizer` (GaLoreAdamW). Terms
+        named `_x` are diagnostics, reported as `x` but not optimised. Returns the loss curve."""
+        curve = []
+        adapters = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.opt.lr)
+        plan = [(adapters, self.opt.lr, range(1, self.steps + 1), warmup)]
+        for number, (optimizer, lr, steps, wait) in enumerate(plan, 1):
+            for step in steps:
+                terms = losses(step > wait)
+                loss = sum(v for name, v in terms.items() if not name.startswith("_"))
+                if side is not None:
+                    side.zero_grad(set_to_none=True)
+                factor = self._scheduler_factor(step - wait, len(steps) - wait) if step > wait else 0.0
+                self._step(optimizer, loss, lr * factor)
+                if side is not None:
+                    side.step()
+                curve.append({name.lstrip("_"): float(v.detach()) for name, v in terms.items()})
+                self._report(len(curve), curve[-1])
+            if number == 1 and self.stage2_steps:
+                self._stage("stage 2: all weights (GaLore)")
+                optimizer = stage2_optimizer(self.model, self.opt.stage2_lr)
+                plan.append((optimizer, self.opt.stage2_lr, range(1, self.stage2_steps + 1), 0))
+        return curve
+
+    @staticmethod
+    def _scheduler_factor(step: int, total: int) -> float:
+        """Cosine decay of a stage's rate from 1 to 0.1 over the `total` steps that train it."""
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total))))
+
+    def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, lr: float) -> None:
+        """Backward and one step at rate `lr` (0: gradients computed, the weights unmoved)."""
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if factor > 0:
+        if lr > 0:
             for group in optimizer.param_groups:
-                group["lr"] = self.opt.lr * factor
+                group["lr"] = lr
             optimizer.step()
 
     def _card(self, curve: list[dict], before: dict, after: dict, seconds: float) -> dict:
@@ -412,7 +425,7 @@ class AdaptJob:
         every = max(1, len(curve) // 50)
         loss_curve = [{"step": i + 1, **{k: round(float(np.mean([c[k] for c in curve[max(0, i + 1 - every):i + 1]])), 5)
                                          for k in curve[0]}} for i in range(every - 1, len(curve), every)]
-        trainable = self.model.num_parameters(trainable_only=True)
+        trainable = self.adapter_parameters
         card = {
             "model": ADAPTED, "base_model": self.opt.model, "source": str(self.source.path),
             "objective": self.objective,
@@ -421,10 +434,14 @@ class AdaptJob:
                        "first": self.train_indices[0], "last": self.train_indices[-1]},
             "intrinsics_assumed": bool(getattr(self.source, "intrinsics_assumed", True)),
             "learned_intrinsics": None if self.learned_K is None else np.round(self.learned_K, 3).tolist(),
-            "steps": self.steps, "batch_size": self.batch_size, "seconds": round(seconds, 1),
+            "steps": self.steps, "stage": 2 if self.stage2_steps else 1, "stage2_steps": self.stage2_steps,
+            "checkpoint": ("all weights (adapters folded, then trained under GaLoreAdamW)" if self.stage2_steps
+                           else f"adapters only, over {self.opt.model}"),
+            "batch_size": self.batch_size, "seconds": round(seconds, 1),
             "threads": torch.get_num_threads(), "peak_memory_mb": round(_peak_memory_mb()),
             "parameters": {"base": self.model.num_parameters() - trainable, "adapters": trainable,
-                           "pose_network": getattr(self, "pose_parameters", 0)},
+                           "pose_network": getattr(self, "pose_parameters", 0),
+                           **({"stage2": subspace_counts(self.model, 2)} if self.stage2_steps else {})},
             "options": asdict(self.opt), "loss_curve": loss_curve,
         }
         if before:

@@ -75,18 +75,23 @@ def self_supervised_loss(
     poses: list[torch.Tensor],
     K: torch.Tensor,
     smooth_weight: float = SMOOTHNESS,
+    mask: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """monodepth2's objective for one scale: min-reprojection with auto-mask, plus edge-aware smoothness.
 
-    `depth` (B, 1, H, W) is the target's; `poses[i]` is `src_T_tgt` of `sources[i]`. Returns the
-    terms and the fraction of pixels the auto-mask kept (not a loss; detached).
+    `depth` (B, 1, H, W) is the target's; `poses[i]` is `src_T_tgt` of `sources[i]`; `mask` (B, 1, H, W)
+    bool, when given, keeps only its pixels in the photometric mean (e.g. off specular highlights, which
+    move with the light, not with the surface). Returns the terms and the fraction of the kept pixels
+    the auto-mask kept (not a loss; detached).
     """
     warped = [warp(s, depth, T, K) for s, T in zip(sources, poses)]
     loss, kept = min_reprojection(warped, sources, target)
+    keep = torch.ones_like(loss) if mask is None else mask.to(loss.dtype)
+    count = keep.sum().clamp_min(1.0)
     return {
-        "photometric": loss.mean(),
+        "photometric": (loss * keep).sum() / count,
         "smoothness": smooth_weight * smoothness(1.0 / depth, target),
-        "kept": kept.float().mean().detach(),
+        "kept": ((kept * keep).sum() / count).detach(),
     }
 
 

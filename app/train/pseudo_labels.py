@@ -20,6 +20,7 @@ from endodepth.frame import Frame
 from endodepth.kinds import finite_positive
 from endodepth.models.base import DepthEstimator
 from endodepth.train.losses import gradient_matching, normalised_log_depth, silog
+from endodepth.vis.masks import specular_mask
 
 RELATIVE_STD_AT_HALF_WEIGHT = 0.1  # a model teacher's pixel with std = 10% of its value weighs 0.5
 GRADIENT_WEIGHT = 0.5
@@ -75,12 +76,18 @@ def label_maps(label: TeacherLabel, size: tuple[int, int]) -> tuple[np.ndarray, 
 
 
 def pseudo_labels(
-    frames: Sequence[Frame], teacher: Teacher, size: tuple[int, int], progress: Callable[[int], None] | None = None
+    frames: Sequence[Frame], teacher: Teacher, size: tuple[int, int], progress: Callable[[int], None] | None = None,
+    mask_specular: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The teacher's depth and weights for each frame at `size` (h, w): two (N, 1, h, w) float32 tensors."""
+    """The teacher's depth and weights for each frame at `size` (h, w): two (N, 1, h, w) float32 tensors.
+    With `mask_specular`, the frame's specular highlights (`vis.masks.specular_mask`) get weight 0: stereo
+    matches them where the light is mirrored, not where the surface is."""
     depths, weights = [], []
     for i, frame in enumerate(frames):
-        d, w = label_maps(teacher(frame), size)
+        label = teacher(frame)
+        if mask_specular:
+            label = label._replace(valid=label.valid & ~specular_mask(frame.rgb))
+        d, w = label_maps(label, size)
         depths.append(d)
         weights.append(w)
         if progress is not None:

@@ -14,6 +14,7 @@ from torch import nn
 
 from endodepth.frame import Frame, StereoCalibration
 from endodepth.train.photometric import stereo_photometric_loss, stereo_warp
+from endodepth.vis.masks import specular_mask
 
 WEIGHT = 1.0  # default weight of the photometric term beside the pseudo-label terms (both about 0.05-0.3 at first)
 
@@ -42,18 +43,21 @@ class StereoViews:
     K_right: torch.Tensor
     right_T_left: torch.Tensor  # (4, 4), x_right = R x_left + T in mm
     weight: float = WEIGHT
+    keep: np.ndarray | None = None  # (N, h, w) bool: left pixels the term looks at (None: all)
 
     @classmethod
     def build(cls, pairs: Sequence[np.ndarray], calib: StereoCalibration, full_size: tuple[int, int],
-              weight: float = WEIGHT) -> StereoViews:
-        """From `small_pair` outputs of frames whose views are `full_size` (width, height)."""
+              weight: float = WEIGHT, mask_specular: bool = False) -> StereoViews:
+        """From `small_pair` outputs of frames whose views are `full_size` (width, height); with `mask_specular`
+        the left views' specular highlights are left out (they sit where the light is mirrored, not on the surface)."""
         pairs = np.stack(pairs)
         h, w = pairs.shape[2:4]
         shrink = np.diag([w / full_size[0], h / full_size[1], 1.0])
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = calib.R, calib.T
         K1, K2, T = (torch.from_numpy(np.asarray(a, np.float32)) for a in (shrink @ calib.K1, shrink @ calib.K2, T))
-        return cls(pairs, K1, K2, T, weight)
+        keep = np.stack([~specular_mask(p[0], dilate=1) for p in pairs]) if mask_specular else None
+        return cls(pairs, K1, K2, T, weight, keep)
 
     def loss(self, depth: torch.Tensor, label: torch.Tensor, weight: torch.Tensor,
              picks: Sequence[int]) -> torch.Tensor:
@@ -68,7 +72,8 @@ class StereoViews:
         b = len(views)
         Ks = [k.to(depth_mm.device).expand(b, 3, 3) for k in (self.K_left, self.K_right)]
         pose = self.right_T_left.to(depth_mm.device).expand(b, 4, 4)
-        return stereo_photometric_loss(depth_mm, views[:, 0], views[:, 1], *Ks, pose)
+        keep = None if self.keep is None else torch.from_numpy(self.keep[list(picks)])[:, None].to(depth_mm)
+        return stereo_photometric_loss(depth_mm, views[:, 0], views[:, 1], *Ks, pose, keep)
 
     def coverage(self, depth_mm: torch.Tensor, picks: Sequence[int]) -> torch.Tensor:
         """The fraction of left pixels that `depth_mm` (B, 1, h, w) puts inside the right view."""

@@ -28,7 +28,7 @@ from endodepth.models.base import DepthEstimator
 from endodepth.models.checkpoint import save_checkpoint
 from endodepth.models.registry import build, create, resolve_device
 from endodepth.train import distributed
-from endodepth.train.adapt import card_path
+from endodepth.train.adapt_files import card_path
 from endodepth.train.appearance_flow import AppearanceFlowNet
 from endodepth.train.distill import distillation_loss
 from endodepth.train.photometric import pose_matrix

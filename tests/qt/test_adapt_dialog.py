@@ -8,7 +8,7 @@ import json
 import pytest
 
 from endodepth.qt.adapt_dialog import adapt_to_video
-from endodepth.train.adapt import card_path
+from endodepth.train.adapt_files import card_path
 
 
 def _menu_action(window, menu_title: str, text: str):

@@ -12,8 +12,10 @@ from endodepth.io.detect import open_source
 from endodepth.io.plain import write_plain
 from endodepth.kinds import finite_positive
 from endodepth.models import create
+from endodepth.models.checkpoint import read_checkpoint
 from endodepth.synth import render_sequence
-from endodepth.train.adapt import AdaptCancelled, AdaptJob, AdaptOptions, card_path, default_output
+from endodepth.train.adapt import AdaptCancelled, AdaptJob, AdaptOptions
+from endodepth.train.adapt_files import card_path, default_output
 from endodepth.train.pseudo_labels import TeacherLabel, model_teacher, pseudo_labels
 
 W, H = 96, 80
@@ -105,6 +107,36 @@ def test_checkpoint_and_card_round_trip(clip, tmp_path):
     assert not np.allclose(rebuilt.predict(rgb).output, base, rtol=1e-5)  # the adapters did learn something
 
 
+def test_stage_2_trains_all_weights_and_the_checkpoint_round_trips(clip, tmp_path):
+    out = tmp_path / "full.safetensors"
+    with open_source(clip) as source:
+        job = AdaptJob(source, out, AdaptOptions(objective="mono", steps=2, stage=2, stage2_steps=3, frames=(0, 4),
+                                                 batch_size=2, eval_frames=1, pose_warmup=0.0))
+        steps = []
+        job.progress = lambda step, total, terms: steps.append((step, total))
+        result = job.run()
+        rgb = source[5].rgb
+    assert steps == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+    card = json.loads(card_path(out).read_text())
+    assert (card["stage"], card["steps"], card["stage2_steps"]) == (2, 2, 3) and "all weights" in card["checkpoint"]
+    assert len(result.card["loss_curve"]) == 5
+    assert card["parameters"]["stage2"]["total"] > card["parameters"]["adapters"]
+    tensors, info = read_checkpoint(out)
+    assert set(tensors) == set(job.model.state_dict()) and info["model"] == "lora-adapted"
+    base = create("default").state_dict()
+    moved = tensors["enc_0.1.weight"]  # a norm's weight: no adapter wraps it, only stage 2 trains it
+    assert not torch.allclose(moved, base["enc_0.1.weight"])
+    assert all(not v.any() for k, v in tensors.items() if "lora_B" in k)  # folded: the adapters are the identity
+    rebuilt = create(out)
+    np.testing.assert_allclose(rebuilt.predict(rgb).output, job.model.predict(rgb).output, rtol=1e-5)
+
+
+def test_stage_2_steps_need_stage_2(clip, tmp_path, capsys):
+    rc = main(["adapt", str(clip), "--out", str(tmp_path / "x.safetensors"), "--stage2-steps", "5"])
+    assert rc == 2 and "--stage2-steps goes with --stage 2" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cancel_writes_nothing(clip, tmp_path):
     out = tmp_path / "c.safetensors"
     with open_source(clip) as source:
@@ -194,3 +226,34 @@ def test_mono_learns_the_intrinsics_of_a_source_without_calibration(tmp_path):
     assert card["intrinsics_assumed"] and learned.shape == (3, 3)
     np.testing.assert_allclose(learned, assumed, rtol=0.05, atol=0.6)  # 4 steps move it a little from the assumption
     assert not np.allclose(learned, assumed, rtol=1e-6, atol=1e-4)
+
+
+def test_specular_highlights_get_no_label_weight(one_frame):
+    with open_source(one_frame) as source:
+        frame = source[0]
+    frame.rgb = frame.rgb.copy()
+    frame.rgb[:, : W // 2] = np.minimum(frame.rgb[:, : W // 2], 150)  # no highlight on the left half
+    frame.rgb[20:30, 10:20] = 255  # one highlight there
+
+    def flat(_frame):
+        return TeacherLabel(np.full((H, W), 50.0, np.float32), None, np.ones((H, W), bool))
+
+    _, plain = pseudo_labels([frame], flat, (H, W))
+    _, masked = pseudo_labels([frame], flat, (H, W), mask_specular=True)
+    assert torch.all(plain == 1)
+    assert torch.all(masked[0, 0, 20:30, 10:20] == 0)
+    left = masked[0, 0, :, : W // 2 - 3]  # the right half's own highlights grow 2 pixels into it
+    assert torch.all(left[:17] == 1) and torch.all(left[33:] == 1)
+
+
+def test_the_anchor_is_zero_until_the_adapters_move_and_scale_free(clip, tmp_path):
+    with open_source(clip) as source:
+        job = AdaptJob(source, tmp_path / "a.safetensors", AdaptOptions(objective="mono", steps=4, frames=(0, 4), anchor=0.1,
+                                                                        batch_size=2, eval_frames=1, pose_warmup=0.0))
+        curve = []
+        job.progress = lambda step, total, terms: curve.append(terms["anchor"])
+        job.run()
+    assert curve[0] < 1e-4 < curve[-1]  # the first step sees the base itself; later ones a moved model
+    base = torch.rand(2, 1, 8, 8) + 0.5
+    assert float(job._anchor(3.0 * base, base, torch.ones_like(base))) < 1e-4  # blind to scale
+    assert float(job._anchor(base * torch.exp(0.1 * torch.randn_like(base)), base, torch.ones_like(base))) > 1e-3

@@ -90,3 +90,19 @@ def test_self_supervised_loss_prefers_the_true_depth_and_the_pose_net_starts_nea
     assert right["photometric"] < wrong["photometric"]
     axis_angle, translation = PoseNet(input_size=None)(source, target)
     assert axis_angle.abs().max() < 0.05 and translation.abs().max() < 0.05
+
+
+def test_a_mask_keeps_only_its_pixels_in_the_photometric_mean():
+    source, target, T = _fronto_parallel_shift(depth_mm=40.0, shift_mm=4.0)
+    depth = torch.full((1, 1, H, W), 40.0)
+    spoiled = target.clone()
+    spoiled[..., 10:20, 20:40] = 1.0  # a highlight only the target shows
+    mask = torch.ones(1, 1, H, W, dtype=torch.bool)
+    mask[..., 8:22, 18:42] = False
+    clean = self_supervised_loss(depth, target, [source], [T], K)["photometric"]
+    unmasked = self_supervised_loss(depth, spoiled, [source], [T], K)["photometric"]
+    masked = self_supervised_loss(depth, spoiled, [source], [T], K, mask=mask)
+    error, _ = min_reprojection([warp(source, depth, T, K)], [source], spoiled)
+    torch.testing.assert_close(masked["photometric"], error[mask[:, :1]].mean())  # the mean over the kept pixels
+    assert unmasked > 1.5 * clean and masked["photometric"] < 1.2 * clean
+    assert 0 <= masked["kept"] <= 1
