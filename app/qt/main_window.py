@@ -271,8 +271,8 @@ class MainWindow(QtWidgets.QMainWindow):
         only for a stereo source), besides those built (a checkpoint); before a source opens, all."""
         names = sorted(set(available()) | set(built) | set(self.worker.state.running))
         if self.info is not None:  # the worker has read the models' cards by now (not on this thread)
-            self.model_bar.offer(offered(available(), self.info["stereo_pair"]))
             names = offered(names, self.info["stereo_pair"])
+            self.model_bar.offer(names)  # with the checkpoints built: a file as the main model stays shown
         self.comparison_view.set_available(names, self.worker.state.compared)
 
     @QtCore.Slot(object)

@@ -232,3 +232,15 @@ def test_untrained_models_say_so_and_the_router_shows_its_head(window, qtbot, wa
     texts = {items.item(i).data(QtCore.Qt.ItemDataRole.UserRole): items.item(i).text() for i in range(items.count())}
     assert texts["endodac"] == "endodac (untrained)" and texts[router] == router and texts[SHADING] == SHADING
     assert items.wordWrap() and items.textElideMode() == QtCore.Qt.TextElideMode.ElideNone  # long names wrap
+
+
+def test_a_checkpoint_as_the_main_model_stays_shown_after_the_file_opens(window, wait_frame, image_folder, tmp_path):
+    from endodepth.models import create
+    from endodepth.models.checkpoint import save_checkpoint
+
+    model = create("meter-xxs")
+    path = str(save_checkpoint(model.state_dict(), tmp_path / "mine.safetensors", model.name, model.options))
+    window.set_models([path], "cpu")
+    window.open_path(image_folder)
+    wait_frame(window, 0, path, timeout=60000)
+    assert window.model_bar.current_model() == path  # not the list's first entry
