@@ -209,8 +209,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if data.get("file"):
             self.open_path(data["file"], data.get("layout"))
 
-    # --- construction ---------------------------------------------------------------------
-
     def _default_layout(self) -> None:
         self.splitDockWidget(self.docks["image"], self.docks["selectivity"], QtCore.Qt.Orientation.Vertical)
         self.splitDockWidget(self.docks["cloud"], self.docks["comparison"], QtCore.Qt.Orientation.Vertical)
