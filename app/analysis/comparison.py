@@ -63,18 +63,19 @@ def percentile_range(values: np.ndarray, lo_pct: float = 2.0, hi_pct: float = 98
     return float(lo), float(hi)
 
 
-def align(result: DepthResult, ref: np.ndarray, valid: np.ndarray, method: str = "median"
-          ) -> tuple[np.ndarray, tuple[float, float]]:
+def align(result: DepthResult, ref: np.ndarray, valid: np.ndarray, method: str = "median",
+          ref_in_mm: bool = True) -> tuple[np.ndarray, tuple[float, float]]:
     """A model's depth on the scale of `ref` (a depth map) over `valid`, and the (s, t) used.
 
-    "median": one scale factor (metric outputs are left as they are); "scale-shift":
-    least squares, fitted in inverse depth for inverse-depth outputs; "none": as is.
+    "median": one scale factor (metric outputs are left as they are when `ref` is in millimetres too,
+    and scaled like the others to a relative `ref`); "scale-shift": least squares, fitted in inverse
+    depth for inverse-depth outputs; "none": as is.
     """
     if method not in ALIGNMENTS:
         raise ValueError(f"unknown alignment {method!r}; choose one of {', '.join(ALIGNMENTS)}")
     depth = as_depth(result.output, result.kind)
     ok = valid & finite_positive(depth) & finite_positive(ref)
-    if method == "none" or not ok.any() or (method == "median" and is_metric(result.kind)):
+    if method == "none" or not ok.any() or (method == "median" and is_metric(result.kind) and ref_in_mm):
         return depth, (1.0, 0.0)
     if method == "median":
         aligned, ratio = median_scale(depth, ref, ok)
@@ -114,10 +115,11 @@ def compare(
         reference = reference or names[0]
         ref = as_depth(results[reference].output, results[reference].kind)
         unit = unit_of(results[reference].kind)
+    ref_in_mm = gt is not None or is_metric(results[reference].kind)
     aligned, scales = {}, {}
     for name in names:
         how = method if name != reference else "none"
-        aligned[name], scales[name] = align(results[name], ref, valid, how)
+        aligned[name], scales[name] = align(results[name], ref, valid, how, ref_in_mm)
     difference = {n: abs_difference(d, ref, valid) for n, d in aligned.items() if n != reference}
     maps = list(aligned.values()) + ([gt] if gt is not None else [])
     values = np.concatenate([m[valid & np.isfinite(m)] for m in maps])

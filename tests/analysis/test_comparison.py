@@ -87,3 +87,14 @@ def test_without_ground_truth_a_stereo_reference_measures_the_others():
     assert with_gt.reference == GT and with_gt.measured_against == GT and set(with_gt.metrics) == {"mono", "stereo"}
     with pytest.raises(ValueError, match="not among"):
         compare(results, reference="other")
+
+
+def test_a_metric_model_is_scaled_to_a_relative_reference_like_the_others():
+    """Without ground truth and with a relative model as the reference, millimetres left as they are would put
+    the relative maps at the bottom of one colour scale (all dark): the metric one is median-scaled too."""
+    a = rng.uniform(1.0, 2.0, (8, 9)).astype(np.float32)
+    c = compare({"rel": result(a, "relative"), "mm": result(a * 60.0, "metric-mm")})
+    assert c.reference == "rel" and c.scales["mm"][0] == pytest.approx(1 / 60.0, rel=1e-5)
+    assert np.allclose(c.aligned["mm"], a, rtol=1e-5)
+    c = compare({"mm": result(a * 60.0, "metric-mm"), "rel": result(a, "relative")})  # a metric reference keeps mm
+    assert c.unit == "mm" and np.allclose(c.aligned["rel"], a * 60.0, rtol=1e-5)
