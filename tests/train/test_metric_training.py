@@ -15,12 +15,7 @@ DEPTHS = {"laparoscopy": 90.0, "colonoscopy": 40.0, "sinus": 10.0}
 TINTS = {"laparoscopy": (220, 120, 60), "colonoscopy": (90, 200, 60), "sinus": (60, 90, 220)}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _domain_set(folder, per_domain=2, h=48, w=64):

@@ -12,14 +12,7 @@ from endodepth.train.augment import augment
 from endodepth.train.datasets import FrameSet, FrameSets, split_by_sequence
 from endodepth.train.trainer import Trainer, TrainOptions
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a loaded 2-core machine more threads spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _frames(folder, n=6, h=64, w=80):
