@@ -86,9 +86,9 @@ def test_bundled_weights_silence_the_warning(tmp_path, monkeypatch):
 
     model = create("default")
     monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
-    assert "models/weights/default.safetensors is missing" in untrained_warning("default", None, model)
+    assert "models/weights/default.safetensors is missing" in untrained_warning("default", None)
     save_checkpoint(model.state_dict(), tmp_path / "default.safetensors", "default")
-    assert untrained_warning("default", None, model) is None
+    assert untrained_warning("default", None) is None
 
 
 def test_out_that_is_a_file_is_one_line_error(tmp_path, capsys):

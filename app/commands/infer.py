@@ -82,14 +82,11 @@ def frame_stem(source: Source, position: int, frame: Frame) -> str:
     return f"{position:06d}"
 
 
-def untrained_warning(requested: str, weights: str | None, model: models.DepthEstimator) -> str | None:
+def untrained_warning(requested: str, weights: str | None) -> str | None:
     """A warning when a learned model runs with its random initialisation (no --weights, none bundled)."""
-    if weights is not None or requested not in models.available() or not any(True for _ in model.parameters()):
+    if weights is not None or requested not in models.available() or models.spec(requested).trained:
         return None
-    spec = models.spec(requested)
-    if spec.weights_path is not None:
-        return None
-    bundled = spec.bundled_weights
+    bundled = models.spec(requested).bundled_weights
     where = f"models/weights/{bundled} is missing" if bundled else "pass --weights FILE"
     return f"{requested} has no trained weights ({where}): its output is from random initialisation"
 
@@ -99,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     with open_source(path, args.stereo) as source:
         model = create_model(args, args.model, resolve_device(args.device))
         require_stereo(source, model.name, model.needs_stereo)
-        warning = untrained_warning(args.model, args.weights, model)
+        warning = untrained_warning(args.model, args.weights)
         if warning:
             print(f"endodepth infer: warning: {warning}", file=sys.stderr)
         out = args.out or path.parent / f"{path.stem}_depth"

@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
     if use_gt and not source.has_ground_truth:
         raise InputError(args.path, f"{source.kind} source has no ground-truth depth; use --depth prediction")
     model = models.create(args.model, weights=args.weights, device=args.device, **language_options(args, args.model))
-    untrained = untrained_warning(args.model, args.weights, model)
+    untrained = untrained_warning(args.model, args.weights)
     if untrained:
         print(f"endodepth selectivity: warning: {untrained}", file=sys.stderr)
     known = set(model.layer_names())
