@@ -20,6 +20,10 @@ META_OPTIONS = "endodepth_options"
 _LIST_LIMIT = 12
 
 
+class UnfitCheckpoint(ValueError):
+    """A checkpoint filter's one-line reason that the file cannot fit the built model; `load_into` names the file."""
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Tensors and our metadata ({"model", "options"} when the file is ours) from a checkpoint.
 
@@ -92,8 +96,12 @@ def load_into(
     state_dict: Mapping[str, torch.Tensor],
     filter_fn: Callable[[Mapping[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]] | None = None,
 ) -> None:
-    """Load `state_dict` strictly; on any mismatch name the file and the missing/unexpected keys."""
-    sd = dict(filter_fn(state_dict, model) if filter_fn else state_dict)
+    """Load `state_dict` strictly; on any mismatch name the file and the filter's reason or the
+    missing/unexpected keys."""
+    try:
+        sd = dict(filter_fn(state_dict, model) if filter_fn else state_dict)
+    except UnfitCheckpoint as exc:
+        raise CheckpointError(path, str(exc)) from None
     own = model.state_dict()
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]

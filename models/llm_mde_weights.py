@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from endodepth.errors import CheckpointError
-from endodepth.models.checkpoint import load_into, read_checkpoint
+from endodepth.models.checkpoint import UnfitCheckpoint, load_into, read_checkpoint
 from endodepth.models.llm_mde_prompt import load_tokenizer, tiny_vocabulary
 
 _RENAMES = (
@@ -36,9 +36,16 @@ _UNUSED = (
 
 
 def official_filter(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """The reference's keys -> ours, its folded BERT LoRA unfolded; our own checkpoints pass through."""
+    """The reference's keys -> ours, its folded BERT LoRA unfolded; our own checkpoints pass through.
+
+    One over a real language model's vocabulary, built without `llm_weights`, is refused in one line.
+    """
     if not any(k.startswith("vit_lora.") for k in state_dict):
         return dict(state_dict)
+    table, ours = state_dict.get("word_embeddings"), model.word_embeddings.shape[0]
+    if table is not None and table.shape[0] != ours and model.options.get("llm_weights") is None:
+        raise UnfitCheckpoint(f"is an official LLM-MDE checkpoint over a {table.shape[0]}-word language model, not "
+                              f"the built-in {ours}-word one; pass --llm-weights DIR (the folder it was trained with)")
     out = {}
     for key, value in state_dict.items():
         if key.startswith(_UNUSED) or (key.startswith("cross_att.value_projection.")

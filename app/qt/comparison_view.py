@@ -34,6 +34,19 @@ def grid_columns(panels: int, canvas_aspect: float, image_aspect: float) -> int:
     return max(range(1, panels + 1), key=lambda cols: (scale(cols), -cols))
 
 
+class PanelTitle(pg.LabelItem):
+    """A panel title that asks for no width: the grid engine gives more of the spare width to columns
+    whose items prefer less, so titles sized to their text made the columns unequal (and the linked,
+    aspect-locked image in the narrowest one cropped)."""
+
+    def updateMin(self) -> None:
+        super().updateMin()
+        height = self._sizeHint[QtCore.Qt.SizeHint.PreferredSize][1]
+        self.setMinimumWidth(0)
+        self._sizeHint[QtCore.Qt.SizeHint.MinimumSize] = (0, height)
+        self._sizeHint[QtCore.Qt.SizeHint.PreferredSize] = (0, height)
+
+
 class ComparisonView(QtWidgets.QWidget):
     """Displays snapshots; `models_changed` carries the chosen model names (2-4)."""
 
@@ -60,7 +73,7 @@ class ComparisonView(QtWidgets.QWidget):
         self.items: list[pg.ImageItem] = []
         self.titles: list[pg.LabelItem] = []
         for _ in range(PANELS):
-            title = pg.LabelItem("", size="8pt")
+            title = PanelTitle("", size="8pt")
             title.setMaximumHeight(18)
             self.titles.append(title)
             box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
@@ -182,7 +195,7 @@ class ComparisonView(QtWidgets.QWidget):
             self.boxes[0].setRange(QtCore.QRectF(0, 0, width, height), padding=0)
 
     def _title(self, i: int, text: str) -> None:
-        """Set a panel title, shortened so that it does not widen its column."""
+        """Set a panel title, shortened so that it fits its column."""
         text = text if len(text) <= 36 else text[:35] + "\u2026"
         if self.titles[i].text != text:
             self.titles[i].setText(text)

@@ -19,13 +19,19 @@ from torch import nn
 from endodepth.train.photometric import pose_matrix
 
 POSE_SCALE = 0.01
+CENTRE_RANGE = 0.25  # the principal point stays within 0.5 +- this of the image size
 _MEAN, _STD = 0.45, 0.225
 
 
 class IntrinsicsHead(nn.Module):
     """EndoDAC's intrinsics head (`intrinsics_decoder.py`): from the pose decoder's last 256-channel feature
-    (before its ReLU), global-average-pooled, fx, fy = (softplus(1x1 conv) + 0.5) (W, H) and
-    cx, cy = (1x1 conv + 0.5) (W, H) for images of `size` (h, w): a valid K (positive focal lengths) per pair."""
+    (before its ReLU), global-average-pooled, fx, fy = (softplus(1x1 conv) + 0.5) (W, H) for images of `size`
+    (h, w): a valid K (positive focal lengths) per pair.
+
+    Deviation from EndoDAC: its principal point (1x1 conv + 0.5) (W, H) is unbounded (it drifted to 0.80 H in
+    a run); here cx, cy = (0.5 + 0.25 tanh(1x1 conv)) (W, H), inside the image's central half, starting at
+    the centre as EndoDAC's does.
+    """
 
     def __init__(self, size: tuple[int, int], width: int = 256) -> None:
         super().__init__()
@@ -39,7 +45,7 @@ class IntrinsicsHead(nn.Module):
         pooled = feature.mean((2, 3), keepdim=True)
         scale = feature.new_tensor([w, h])
         focal = (F.softplus(self.focal(pooled).flatten(1)) + 0.5) * scale
-        centre = (self.centre(pooled).flatten(1) + 0.5) * scale
+        centre = (0.5 + CENTRE_RANGE * torch.tanh(self.centre(pooled).flatten(1))) * scale
         K = torch.zeros(len(feature), 3, 3, dtype=feature.dtype, device=feature.device)
         K[:, 0, 0], K[:, 1, 1] = focal[:, 0], focal[:, 1]
         K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = centre[:, 0], centre[:, 1], 1

@@ -268,13 +268,15 @@ class VideoTrainer:
             next(self._batches)
 
     def train(self, out: str | Path) -> Path:
-        """Run to `steps`; rank 0 logs, keeps the checkpoint that is best on validation and the resume file."""
+        """Run to `steps`; rank 0 logs, keeps the checkpoint that is best on validation (the start included)
+        and the resume file."""
         out = Path(out)
         t0 = time.perf_counter()
         running: list[dict[str, float]] = []
         curve = []
         if self.world.main and self.val_set is not None and self.step_count == 0:
-            curve.append({"step": 0, **self._scores()})  # where the run starts
+            curve.append({"step": 0})  # where the run starts, the checkpoint to beat
+            self._checkpoint(out, curve[-1])
             self.log(curve[-1])
         while self.step_count < self.opt.steps:
             running.append(self.step())

@@ -122,3 +122,15 @@ def test_infer_passes_vision_weights_and_refuses_them_for_other_models(tmp_path,
     assert "--llm-weights and --vision-weights go with --model llm-mde" in capsys.readouterr().err
     assert main(["infer", str(image), "--model", "llm-mde", "--vision-weights", str(tmp_path / "vit.pth")]) == 2
     assert "vit.pth: no such checkpoint file" in capsys.readouterr().err
+
+
+
+def test_the_cli_refuses_an_official_checkpoint_without_llm_weights_in_one_line(tmp_path, capsys):
+    path = tmp_path / "test_model_121.pth"
+    torch.save({"model_state_dict": {"vit_lora.lora_vit.cls_token": torch.zeros(1, 1, 8),
+                                     "word_embeddings": torch.zeros(30522, 96)}}, path)
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), np.zeros((48, 64, 3), np.uint8))
+    assert main(["infer", str(image), "--model", "llm-mde", "--weights", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and "pass --llm-weights DIR" in err[0]

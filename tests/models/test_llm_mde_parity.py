@@ -99,3 +99,15 @@ def test_checkpoint_of_another_size_is_refused_by_name(official_checkpoint):
     message = str(err.value)
     assert "test_model_121.pth" in message and "does not fit llm-mde" in message
     assert "shape mismatches: word_embeddings (79, 64) vs (79, 96)" in message
+
+
+def test_an_official_checkpoint_without_llm_weights_asks_for_them(tmp_path):
+    path = tmp_path / "test_model_121.pth"
+    torch.save({"model_state_dict": {"vit_lora.lora_vit.cls_token": torch.zeros(1, 1, 8),
+                                     "word_embeddings": torch.zeros(30522, 64)}}, path)
+    options = {k: v for k, v in tiny_options(Path()).items() if k != "llm_weights"}
+    with pytest.raises(CheckpointError) as err:
+        create("llm-mde-base", weights=path, **options)
+    message = str(err.value)
+    assert message.startswith(f"{path}: is an official LLM-MDE checkpoint over a 30522-word language model")
+    assert "pass --llm-weights DIR" in message and "\n" not in message and "shape" not in message

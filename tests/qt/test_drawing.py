@@ -127,3 +127,25 @@ def test_a_checkpoint_is_listed_and_titled_by_its_file_name(qtbot, tmp_path):
                                           ckpt, np.zeros((64, 80), np.float32), img, (10.0, 90.0), (0.0, 5.0), {}))
     titles = [view.titles[i].text for i in view._panels]
     assert any("clip.adapted.safetensors" in t for t in titles) and not any(str(tmp_path) in t for t in titles)
+
+
+def test_four_compared_models_get_equal_columns_and_whole_images(qtbot):
+    from endodepth.pipeline.live_comparison import ComparisonSnapshot
+    from endodepth.qt.comparison_view import ComparisonView
+
+    names = ["a", "depth-anything-v2-vits-metric-bins-router", "metric-bins", "b"]  # titles of unequal widths
+    view = ComparisonView()
+    qtbot.addWidget(view)
+    view.resize(1400, 800)
+    view.show()
+    img = np.full((72, 128, 3), 200, np.uint8)
+    view.show_snapshot(ComparisonSnapshot(0, names, names[0], "mm", {n: img for n in names}, names[1],
+                                          np.zeros((72, 128), np.float32), img, (10.0, 90.0), (0.0, 5.0), {}))
+    qtbot.wait(100)
+    shown = [view.boxes[i] for i in view._panels]
+    assert len(shown) == 5 and len({round(box.sceneBoundingRect().x()) for box in shown}) == 3
+    widths = [box.sceneBoundingRect().width() for box in shown]
+    assert max(widths) - min(widths) < 2, widths
+    for box in shown:
+        (x0, x1), (y0, y1) = box.viewRange()
+        assert x0 <= 0.5 and x1 >= 127.5 and y0 <= 0.5 and y1 >= 71.5, box.viewRange()  # nothing cropped

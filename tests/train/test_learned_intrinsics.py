@@ -74,3 +74,18 @@ def test_the_photometric_loss_pulls_the_heads_focal_length_towards_the_true_one(
         optimiser.step()
     end = net.intrinsics(feature)[0, 0, 0].item()
     assert abs(end - F_TRUE) < 0.5 * abs(start - F_TRUE)
+
+
+def test_the_intrinsics_heads_principal_point_stays_in_the_images_central_half():
+    from endodepth.train.pose_net import IntrinsicsHead
+
+    head = IntrinsicsHead((H, W), width=4)
+    torch.nn.init.zeros_(head.centre.weight)
+    torch.nn.init.zeros_(head.centre.bias)
+    torch.testing.assert_close(head(torch.ones(1, 4, 2, 2))[0, :2, 2], torch.tensor([W / 2, H / 2]))  # the centre
+    with torch.no_grad():
+        head.centre.bias.copy_(torch.tensor([50.0, -50.0]))  # far past the image either way
+    K = head(torch.randn(3, 4, 2, 2))
+    assert torch.all(K[:, 0, 2] <= 0.75 * W) and torch.all(K[:, 0, 2] >= 0.74 * W)
+    assert torch.all(K[:, 1, 2] >= 0.25 * H) and torch.all(K[:, 1, 2] <= 0.26 * H)
+    assert torch.all(K[:, 0, 0] > 0) and torch.all(K[:, 1, 1] > 0)

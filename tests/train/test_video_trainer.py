@@ -46,7 +46,8 @@ def test_self_supervised_run_writes_checkpoint_card_and_resume_file(tmp_path):
     trainer = VideoTrainer(_options(convention="af-sfmlearner"), _triples(), _triples(), records.append)
     trainer.train(out)
     assert records[0]["step"] == 0 and "val_abs_rel" in records[0]  # the curve starts before training
-    assert set(records[-1]) >= {"photometric", "smoothness", "kept", "val_abs_rel", "saved"}
+    assert records[0]["saved"]  # the start is the checkpoint to beat
+    assert set(records[-1]) >= {"photometric", "smoothness", "kept", "val_abs_rel"}
     card = json.loads((tmp_path / "ss.safetensors.card.json").read_text())
     assert card["world_size"] == 1 and card["checkpoint_chosen_on"] == "validation frames"
     assert card["trainable"]["pose_network"] > 1_000_000 and card["convention"] == "af-sfmlearner"
@@ -133,3 +134,18 @@ def test_python_dash_m_endodepth_is_the_command_torchrun_runs():
     done = subprocess.run([sys.executable, "-m", "endodepth", "train", "--help"], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and "--objective" in done.stdout and "--resume" in done.stdout
+
+
+def test_a_run_that_only_gets_worse_keeps_the_starting_weights(tmp_path):
+    out = tmp_path / "worse.safetensors"
+    records = []
+    trainer = VideoTrainer(_options(steps=4, val_every=2), _triples(), _triples(), records.append)
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    scores = iter([0.1, 0.2, 0.3])  # validation at steps 0, 2 and 4: worse and worse
+    trainer._scores = lambda: {"val_abs_rel": next(scores)}
+    trainer.train(out)
+    assert [r["step"] for r in records] == [0, 2, 4] and [r.get("saved", False) for r in records] == [True, False, False]
+    assert trainer.best == 0.1
+    kept = models.create(out).state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in start.items())
+    assert not all(torch.equal(trainer.model.state_dict()[k], v) for k, v in start.items())  # it did train
