@@ -237,11 +237,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.selectivity_view.clear()
         self.comparison_view.clear()
         self._offer_models()
-        gt = ", ground truth" if info["ground_truth"] else ""
-        k = ", K assumed (default FOV)" if info["intrinsics_assumed"] else ", calibrated K"
         self.setWindowTitle(f"EndoDepth - {info['name']}")
-        self.statusBar().showMessage(f"{info['name']}: {info['kind']}, {count} frames, "
-                                     f"{info['size']} @ {info['fps']:g} fps{gt}{k}", 8000)
+        self.statusBar().clearMessage()  # "opening ..." gives way to the source's line
+        self.labels.show_source(info)
         fill_recent(self, prefs.add_recent(self.store, info["path"], info["layout"]))
         start, self._pending_seek = self._pending_seek, 0
         self.seek(min(start, count - 1))
@@ -297,7 +295,8 @@ class MainWindow(QtWidgets.QMainWindow):
         result = update.result
         if not self.transport.slider.isSliderDown():
             self.transport.set_position(result.index)
-        origin = f" ({result.frame.source})" if result.frame.source else ""
+        source = result.frame.source  # said when it is not the opened source's (a dataset's keyframe)
+        origin = f" ({source})" if source and self.info is not None and source != self.info["name"] else ""
         self.labels.frame.setText(f"frame {result.index}{origin}")
         self.shown += 1
         self.shown_window.add("shown")

@@ -107,3 +107,12 @@ def stereo_video(tmp_path_factory):
     video = write_video(folder / "pair.mp4", np.concatenate([seq.rgb, seq.right_rgb], axis=1), seq.fps)
     write_calibration(folder / "endoscope_calibration.yaml", seq.calibration())
     return video
+
+
+@pytest.fixture(scope="session")
+def mono_video(tmp_path_factory):
+    """A plain mono video with a long name (8 frames, no calibration, no ground truth)."""
+    from endodepth.io.video import write_video
+
+    folder = tmp_path_factory.mktemp("mono-video")
+    return write_video(folder / "laparoscopic_cholecystectomy_case_0123.mp4", gradient_frames(8), 25.0)

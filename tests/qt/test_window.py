@@ -244,3 +244,20 @@ def test_a_checkpoint_as_the_main_model_stays_shown_after_the_file_opens(window,
     window.open_path(image_folder)
     wait_frame(window, 0, path, timeout=60000)
     assert window.model_bar.current_model() == path  # not the list's first entry
+
+
+@pytest.mark.parametrize("source, phrase", [("mono_video", ", K assumed (default FOV)"),
+                                            ("scared_keyframe", ", ground truth, calibrated K")])
+def test_the_status_bar_shows_the_whole_source_line_at_1600_wide(window, wait_frame, request, source, phrase):
+    path = request.getfixturevalue(source)
+    window.resize(1600, 1000)
+    window.set_models([SHADING], "cpu")
+    window.open_path(path)
+    wait_frame(window, 0, SHADING)
+    window._update_stats()  # the live numbers take their width
+    QtWidgets.QApplication.processEvents()
+    label = window.labels.source
+    text = label.text()
+    assert label.isVisible() and text.startswith(f"{window.info['name']}: ") and text.endswith(phrase)
+    assert label.fontMetrics().horizontalAdvance(text) <= label.contentsRect().width()
+    assert label.toolTip().startswith(str(path))  # the full path
