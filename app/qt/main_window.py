@@ -237,6 +237,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.selectivity_view.clear()
         self.comparison_view.clear()
         self._offer_models()
+        self.model_bar.show_state(self.worker.state)  # scaling to ground truth only where there is some
         self.setWindowTitle(f"EndoDepth - {info['name']}")
         self.statusBar().clearMessage()  # "opening ..." gives way to the source's line
         self.labels.show_source(info)

@@ -11,6 +11,7 @@ from endodepth.pipeline.source_models import listed_name
 from endodepth.pipeline.viewer_state import ViewerState
 
 DEVICES = ("auto", "cuda", "cpu")
+ALIGN_TIP = "Median-scale relative depth to millimetres on the source's ground truth"
 
 
 class ModelBar(QtWidgets.QToolBar):
@@ -32,7 +33,6 @@ class ModelBar(QtWidgets.QToolBar):
         self.device_box.addItems(list(DEVICES))
         self.align_box = QtWidgets.QCheckBox("Scale to GT (mm)", self)
         self.align_box.setChecked(True)
-        self.align_box.setToolTip("When the source has ground truth, median-scale relative depth to millimetres")
         self.mc_box = QtWidgets.QSpinBox(self)
         self.mc_box.setRange(1, 32)
         self.mc_box.setPrefix("MC dropout x")
@@ -86,8 +86,16 @@ class ModelBar(QtWidgets.QToolBar):
             if state.primary:
                 self._show_model(state.primary)
             self.device_box.setCurrentText(state.device)
-            self.align_box.setChecked(state.align_to_gt)
+            self._show_align(state)
             self.mc_box.setValue(state.mc_samples)
+
+    def _show_align(self, state: ViewerState) -> None:
+        """Scaling to ground truth applies only to a source with it: without, the box is off and disabled
+        (the user's choice stays in the state for the next source with ground truth)."""
+        gt = state.ground_truth
+        self.align_box.setEnabled(gt)
+        self.align_box.setChecked(gt and state.align_to_gt)
+        self.align_box.setToolTip(ALIGN_TIP if gt else f"{ALIGN_TIP}: the open source has no ground truth")
 
     def add_model(self, name: str) -> None:
         """Offer one more model (an adapted checkpoint) in the list, without switching to it."""

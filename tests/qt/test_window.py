@@ -261,3 +261,27 @@ def test_the_status_bar_shows_the_whole_source_line_at_1600_wide(window, wait_fr
     assert label.isVisible() and text.startswith(f"{window.info['name']}: ") and text.endswith(phrase)
     assert label.fontMetrics().horizontalAdvance(text) <= label.contentsRect().width()
     assert label.toolTip().startswith(str(path))  # the full path
+
+
+def test_scale_to_gt_is_disabled_without_ground_truth_and_keeps_the_choice(window, qtbot, mono_video,
+                                                                          scared_keyframe):
+    box, state = window.model_bar.align_box, window.worker.state
+
+    def open_(path):
+        window.open_path(path)
+        qtbot.waitUntil(lambda: window.info is not None and window.info["path"] == str(path), timeout=20000)
+
+    window.set_models([SHADING], "cpu")
+    open_(scared_keyframe)
+    assert box.isEnabled() and box.isChecked() and "no ground truth" not in box.toolTip()
+    box.click()  # the user turns scaling off
+    assert not state.align_to_gt
+    open_(mono_video)
+    assert not box.isEnabled() and not box.isChecked() and "the open source has no ground truth" in box.toolTip()
+    open_(scared_keyframe)
+    assert box.isEnabled() and not box.isChecked()  # still off: the user's choice
+    box.click()
+    open_(mono_video)
+    assert not box.isChecked() and state.align_to_gt  # shown off, kept on for the next source with ground truth
+    open_(scared_keyframe)
+    assert box.isEnabled() and box.isChecked()
