@@ -95,6 +95,10 @@ class ComparisonView(QtWidgets.QWidget):
         self.metric_plot.setMinimumHeight(110)
         self.metric_plot.setMaximumHeight(170)
         self.curves: dict[str, pg.PlotDataItem] = {}
+        # what the plot needs while it has no errors to draw, in the plot (a child of the ViewBox: no data bounds)
+        self.metric_note = pg.TextItem("", color="#aab", anchor=(0.5, 0.5))
+        self.metric_note.setParentItem(self.metric_plot.getViewBox())
+        self.metric_plot.getViewBox().sigResized.connect(self._place_note)
         self._panels: list[int] | None = None
         self._image_aspect = 1.25  # width / height of the compared images
         self.hint = pg.LabelItem(f"Tick 2 to {MAX_MODELS} models on the left to compare them", color="#aab")
@@ -122,6 +126,7 @@ class ComparisonView(QtWidgets.QWidget):
         self.model_list.itemChanged.connect(self._on_item_changed)
         self.metric_box.currentTextChanged.connect(lambda _: self._draw_metrics())
         self._arrange([])
+        self._draw_metrics()
 
     def set_available(self, names: list[str], checked: list[str]) -> None:
         """The models one can tick, and which are ticked (no signal)."""
@@ -238,6 +243,25 @@ class ComparisonView(QtWidgets.QWidget):
                                                           symbol="o", symbolSize=4, name=shown_name(name))
             frames = np.array(sorted(rows), float)
             self.curves[name].setData(frames, np.array([rows[int(f)][metric] for f in frames], float))
+        self.metric_note.setText("" if any(self.history.values()) else self._missing_errors())
+        self.metric_note.setVisible(bool(self.metric_note.toPlainText()))
+        self._place_note()
+
+    def _missing_errors(self) -> str:
+        """Why there are no errors over time: fewer than two models compared, or nothing to measure them against
+        (errors are against ground truth, or stereo depth on a stereo source; never against another model)."""
+        if self.snapshot is None:  # with two ticked: the first comparison is on its way
+            return "" if len(self.checked()) >= 2 else (
+                f"Errors over time: tick 2 to {MAX_MODELS} models (measured against ground truth, "
+                "or stereo depth on a stereo source)")
+        return ("No errors over time: the source has no ground truth and no stereo depth to measure "
+                "against (a SCARED, plain or stereo source has)")
+
+    def _place_note(self) -> None:
+        """The note centred in the plot's area, wrapped to its width."""
+        rect = self.metric_plot.getViewBox().boundingRect()
+        self.metric_note.setTextWidth(max(50.0, rect.width() - 16))
+        self.metric_note.setPos(rect.center())
 
     def _on_item_changed(self, _item: QtWidgets.QListWidgetItem) -> None:
         checked = self.checked()

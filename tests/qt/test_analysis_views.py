@@ -71,10 +71,30 @@ def test_comparison_aligns_to_ground_truth_and_plots_errors(window, qtbot, wait_
     window.seek(1)
     qtbot.waitUntil(lambda: 1 in window.comparison_view.history.get(SHADING, {}), timeout=30000)
     x, y = window.comparison_view.curves[SHADING].getData()
-    assert list(x) == [0, 1]
+    assert list(x) == [0, 1] and not window.comparison_view.metric_note.isVisible()
     assert y[0] == snap.metrics[SHADING]["abs_rel"]
     # three panels (two models and the ground truth) share one colour range, with linked views
     boxes = window.comparison_view.boxes
     assert boxes[1].linkedView(0) is boxes[0] and boxes[1].linkedView(1) is boxes[0]
     assert window.comparison_view.colorbar.levels() == pytest.approx(window.comparison_view.snapshot.range)
     assert window.image_view.colorbar.getAxis("left").labelText == "depth [mm]"
+
+
+def test_without_ground_truth_or_stereo_the_metric_plot_says_what_it_needs(window, qtbot, wait_frame, mono_video):
+    view = window.comparison_view
+    box, note = view.metric_plot.getViewBox(), view.metric_note
+
+    def says(words: str) -> bool:
+        # drawn inside the plot's area, not clipped
+        return note.isVisible() and words in note.toPlainText() and box.sceneBoundingRect().contains(
+            note.sceneBoundingRect())
+
+    window.set_models([SHADING], "cpu")
+    window.open_path(mono_video)
+    wait_frame(window, 0, SHADING)
+    assert view.snapshot is None and says("tick 2 to 4 models")
+    window.worker.state.set_compared([SHADING, CONSTANT])
+    qtbot.waitUntil(lambda: view.snapshot is not None, timeout=30000)
+    # a relative model is no reference to measure errors against: only the difference map is drawn
+    assert view.snapshot.metrics == {} and view.snapshot.difference_colors is not None and not view.curves
+    assert says("no ground truth and no stereo depth")
